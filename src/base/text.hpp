@@ -1,0 +1,22 @@
+// Small string helpers used across modules.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sg {
+
+std::string to_lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+std::string_view trim(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);
+// Levenshtein distance, for did-you-mean suggestions.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+// Seconds since the Unix epoch (wall clock); modules that need testable time
+// take it as a parameter instead.
+std::int64_t unix_now();
+
+}  // namespace sg

@@ -1,0 +1,34 @@
+// cli: the smtpguard command line. main() builds one CLI11 app; each file
+// cmd_*.cpp adds one command group. Commands report failures as a single
+// "smtpguard: ..." line on stderr and a sysexits.h exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "base/result.hpp"
+#include "config/config.hpp"
+
+namespace sg::cli {
+
+struct Globals {
+  std::string config_path;  // --config; empty: $SMTPGUARD_CONFIG, /etc/smtpguard/smtpguard.toml, defaults
+  int exit_code = 0;
+};
+
+// Loads the configuration the command line asks for.
+Result<config::Config> load_config(const Globals& globals);
+
+// Prints "smtpguard: MESSAGE" to stderr and returns the exit code for `error`.
+int fail(const Error& error);
+int fail(int exit_code, const std::string& message);
+// sysexits code for an error class.
+int exit_code_for(Errc code);
+
+void add_status_command(CLI::App& app, Globals& globals);
+void add_vault_commands(CLI::App& app, Globals& globals);
+void add_ses_commands(CLI::App& app, Globals& globals);
+void add_verify_command(CLI::App& app, Globals& globals);
+void add_send_command(CLI::App& app, Globals& globals);
+
+}  // namespace sg::cli

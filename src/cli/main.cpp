@@ -1,0 +1,98 @@
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/cli.hpp"
+
+namespace sg::cli {
+
+int exit_code_for(Errc code) {
+  switch (code) {
+    case Errc::invalid_input: return EX_DATAERR;
+    case Errc::not_found: return EX_NOINPUT;
+    case Errc::permission: return EX_NOPERM;
+    case Errc::io: return EX_IOERR;
+    case Errc::crypto: return EX_DATAERR;
+    case Errc::corrupt: return EX_DATAERR;
+    case Errc::unsupported: return EX_DATAERR;
+    case Errc::config: return EX_CONFIG;
+    case Errc::protocol: return EX_PROTOCOL;
+    case Errc::tls: return EX_UNAVAILABLE;
+    case Errc::auth: return EX_NOPERM;
+    case Errc::temp_failure: return EX_TEMPFAIL;
+    case Errc::perm_failure: return EX_UNAVAILABLE;
+    case Errc::timeout: return EX_TEMPFAIL;
+    case Errc::conflict: return EX_CANTCREAT;
+  }
+  return EX_SOFTWARE;
+}
+
+int fail(int exit_code, const std::string& message) {
+  std::cerr << "smtpguard: " << message << "\n";
+  return exit_code;
+}
+
+int fail(const Error& error) { return fail(exit_code_for(error.code), error.message); }
+
+Result<config::Config> load_config(const Globals& globals) {
+  std::string path = globals.config_path;
+  if (path.empty()) {
+    if (const char* env = std::getenv("SMTPGUARD_CONFIG"); env != nullptr && *env != '\0')
+      path = env;
+  }
+  if (path.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists("/etc/smtpguard/smtpguard.toml", ec))
+      path = "/etc/smtpguard/smtpguard.toml";
+  }
+  if (path.empty()) return config::defaults();
+  auto loaded = config::load_file(path);
+  if (!loaded) return make_error(Errc::config, loaded.error().message);
+  return loaded;
+}
+
+}  // namespace sg::cli
+
+int main(int argc, char** argv) {
+  using namespace sg::cli;
+  Globals globals;
+  CLI::App app{
+      "smtpguard keeps upstream SMTP credentials (Amazon SES or any smarthost) sealed away\n"
+      "from the applications and mail servers that send through them."};
+  app.name("smtpguard");
+  app.set_version_flag("--version", std::string("smtpguard 0.1.0"));
+  app.option_defaults()->always_capture_default();
+  app.add_option("--config", globals.config_path,
+                 "Configuration file (default: $SMTPGUARD_CONFIG, then "
+                 "/etc/smtpguard/smtpguard.toml, then embedded defaults)");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes follow sysexits.h: 0 ok, 64 usage, 65 bad data, 66 missing input,\n"
+      "69 unavailable (5xx), 74 I/O, 75 temporary failure (4xx), 76 protocol,\n"
+      "77 permission or rejected credentials, 78 configuration.");
+
+  add_status_command(app, globals);
+  add_vault_commands(app, globals);
+  add_ses_commands(app, globals);
+  add_verify_command(app, globals);
+  add_send_command(app, globals);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "smtpguard: " << e.what() << "\n";
+    std::cerr << "Run 'smtpguard --help' for usage.\n";
+    return EX_USAGE;
+  }
+  return globals.exit_code;
+}

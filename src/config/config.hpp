@@ -1,0 +1,84 @@
+// config: the TOML configuration file turned into typed, validated structs.
+// Input is trusted only as far as the file's owner (root); still, every
+// problem is reported, never thrown: Result errors read
+// "FILE:LINE:COL: KEY: what is wrong (expected ...)", unknown keys are errors
+// with a did-you-mean suggestion. No file at all means embedded defaults.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace sg::config {
+
+enum class TlsMode { starttls, implicit, none };
+enum class OnLimit { defer, hold, reject };
+
+struct RateLimit {
+  std::uint32_t per_minute = 0;  // 0 = no limit
+  std::uint32_t per_hour = 0;
+  std::uint32_t per_day = 0;
+};
+
+struct Relay {
+  std::vector<std::string> listen{"127.0.0.1:2525"};
+  std::string socket;  // empty: STATE_DIR/submit.sock
+  std::filesystem::path state_dir{"./smtpguard-state"};
+  std::uint64_t max_message_size = 40ull * 1000 * 1000;  // "40MB"
+};
+
+struct Vault {
+  std::string key;              // file:PATH | systemd:NAME | passphrase | env:VAR; empty: file:STATE_DIR/master.key
+  std::filesystem::path path;   // empty: STATE_DIR/vault.sealed
+};
+
+struct Upstream {
+  std::string name;  // the NAME of [upstream.NAME]
+  std::string host;
+  std::uint16_t port = 587;
+  TlsMode tls = TlsMode::starttls;
+  std::string ca_file;     // empty: system trust store
+  std::string credential;  // vault entry name; may be empty only with tls = "none"
+  std::uint32_t max_connections = 4;
+  double max_send_rate = 14;  // messages per second
+  std::string ehlo_name;      // empty: the host name
+  std::uint32_t timeout_seconds = 60;
+};
+
+struct Client {
+  std::string name;
+  std::string auth = "password";  // password | uid:NAME | exim
+  std::vector<std::string> allowed_senders;
+  std::uint32_t max_recipients = 50;
+  RateLimit rate;
+  OnLimit on_limit = OnLimit::defer;
+};
+
+struct Config {
+  std::filesystem::path source;  // empty: embedded defaults
+  Relay relay;
+  Vault vault;  // key and path already resolved against state_dir
+  std::vector<Upstream> upstreams;
+  std::vector<Client> clients;
+
+  const Upstream* find_upstream(std::string_view name) const;
+};
+
+// Built-in configuration used when no file is given.
+Config defaults();
+
+// Parses TOML text; `source_name` is used in error messages.
+Result<Config> parse(std::string_view toml_text, std::string_view source_name);
+
+// Reads and parses a file.
+Result<Config> load_file(const std::filesystem::path& path);
+
+// "40MB", "512k", "1048576" -> bytes (decimal units, KiB/MiB/GiB binary).
+Result<std::uint64_t> parse_size(std::string_view text);
+
+}  // namespace sg::config
