@@ -1,10 +1,152 @@
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "base/text.hpp"
 #include "cli/cli.hpp"
+#include "cli/upstream_access.hpp"
+#include "net/net.hpp"
+#include "ses/ses.hpp"
+#include "smtp/message_headers.hpp"
 
 namespace sg::cli {
+namespace {
+
+struct SendOptions {
+  bool direct = false;
+  std::string upstream;
+  std::string from;
+  bool from_given = false;
+  bool read_recipients = false;  // -t
+  bool ignore_dots = false;      // -i: accepted; the message always ends at EOF
+  std::vector<std::string> recipients;
+  std::optional<int> passphrase_fd;
+};
+
+Result<std::string> read_stdin(std::uint64_t limit) {
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::io, "cannot read the message from stdin");
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+    if (data.size() > limit)
+      return make_error(Errc::invalid_input,
+                        "message larger than max_message_size (" + std::to_string(limit) + " bytes)");
+  }
+  return data;
+}
+
+// Builds the envelope the way sendmail does: -f or the From: header; the
+// command-line recipients, plus To/Cc/Bcc with -t (Bcc is then removed).
+Result<smtp::Message> build_message(const SendOptions& opts, std::string data) {
+  smtp::Message msg;
+  msg.envelope.rcpt_to = opts.recipients;
+  if (opts.read_recipients) {
+    for (const char* field : {"To", "Cc", "Bcc"})
+      for (const auto& value : smtp::header_values(data, field))
+        for (auto& a : smtp::parse_address_list(value)) msg.envelope.rcpt_to.push_back(a);
+    data = smtp::remove_header(data, "Bcc");
+  }
+  if (msg.envelope.rcpt_to.empty())
+    return make_error(Errc::invalid_input, "no recipients: name them as arguments or use -t");
+  if (opts.from_given) {
+    msg.envelope.mail_from = opts.from == "<>" ? "" : opts.from;
+  } else {
+    auto from = smtp::header_values(data, "From");
+    auto addrs = from.empty() ? std::vector<std::string>{} : smtp::parse_address_list(from.front());
+    if (addrs.empty())
+      return make_error(Errc::invalid_input, "no sender: give -f ADDRESS or a From: header");
+    msg.envelope.mail_from = addrs.front();
+  }
+  msg.data = std::move(data);
+  return msg;
+}
+
+std::string with_ses_hint(const config::Upstream& up, const Error& e) {
+  if (e.code != Errc::auth || !ses::is_ses_host(up.host)) return e.message;
+  return e.message + " (" + ses::classify_reply(535, "").hint + ")";
+}
+
+int run_send(const Globals& globals, const SendOptions& opts) {
+  if (!opts.direct)
+    return fail(EX_USAGE,
+                "send needs --direct (submit straight upstream); applications submit through "
+                "`smtpguard sendmail` or SMTP to the relay");
+  auto access = open_upstream(globals, opts.upstream, opts.passphrase_fd);
+  if (!access) return fail(access.error());
+  auto data = read_stdin(access->config.relay.max_message_size);
+  if (!data) return fail(data.error());
+  auto msg = build_message(opts, std::move(*data));
+  if (!msg) return fail(EX_USAGE, msg.error().message);
+  const auto& up = access->upstream;
+  const Secret* password = access->credential ? &access->credential->password : nullptr;
+  std::string username = access->credential ? access->credential->username : "";
+  std::vector<std::string> rcpts = msg->envelope.rcpt_to;
+
+  auto result = net::run_blocking<Result<net::SendOutcome>>(
+      [&](asio::io_context& io) -> asio::awaitable<Result<net::SendOutcome>> {
+        net::UpstreamClient client(io, up, username, password);
+        auto opened = co_await client.open();
+        if (!opened) {
+          co_await client.quit();
+          co_return opened.error();
+        }
+        auto sent = co_await client.send(std::move(*msg));
+        co_await client.quit();
+        co_return sent;
+      });
+  if (!result) {
+    Error e = result.error();
+    e.message = with_ses_hint(up, e);
+    return fail(e);
+  }
+  int worst = EX_OK;
+  for (std::size_t i = 0; i < rcpts.size(); ++i) {
+    const auto& r = result->recipient_replies[i];
+    if (r.code == 0 || r.positive()) continue;
+    std::cerr << "smtpguard: <" << rcpts[i] << ">: " << r.to_string() << "\n";
+    worst = std::max(worst, r.permanent() ? EX_UNAVAILABLE : EX_TEMPFAIL);
+  }
+  const auto& final_reply = result->final_reply;
+  if (!result->accepted) {
+    std::cerr << "smtpguard: " << up.host << " refused the message: " << final_reply.to_string()
+              << "\n";
+    return final_reply.transient() ? EX_TEMPFAIL : EX_UNAVAILABLE;
+  }
+  std::cout << final_reply.to_string() << "\n";
+  // Accepted for some recipients but not all: report the worst of the rest.
+  return worst == EX_UNAVAILABLE ? EX_UNAVAILABLE : worst;
+}
+
+}  // namespace
 
 void add_send_command(CLI::App& app, Globals& globals) {
-  (void)app;
-  (void)globals;
+  auto opts = std::make_shared<SendOptions>();
+  auto* cmd = app.add_subcommand(
+      "send",
+      "Submit one RFC 5322 message from stdin straight to an upstream with the sealed\n"
+      "credential (admin use; applications go through the relay). Prints the upstream's\n"
+      "reply, for SES the message id. Exit 0 when accepted for every recipient, 75 on 4xx,\n"
+      "69 on 5xx, 77 when the credential is refused, 78 on configuration errors.");
+  cmd->add_flag("--direct", opts->direct, "Deliver straight upstream (required)");
+  cmd->add_option("--upstream", opts->upstream,
+                  "Upstream name; optional when only one is configured");
+  cmd->add_option("-f,--from", opts->from,
+                  "Envelope sender (default: the From: header); \"<>\" for the null sender")
+      ->each([opts](const std::string&) { opts->from_given = true; });
+  cmd->add_flag("-t", opts->read_recipients,
+                "Also send to the To:, Cc: and Bcc: addresses; Bcc: is removed");
+  cmd->add_flag("-i", opts->ignore_dots, "Accepted for sendmail compatibility (always on)");
+  cmd->add_option("--passphrase-fd", opts->passphrase_fd,
+                  "Read the vault passphrase from this file descriptor");
+  cmd->add_option("recipients", opts->recipients, "Envelope recipients");
+  cmd->callback([&globals, opts] { globals.exit_code = run_send(globals, *opts); });
 }
 
 }  // namespace sg::cli

@@ -1,0 +1,72 @@
+// net: the I/O side of talking SMTP to an upstream (SES or a smarthost).
+// Drives the sans-I/O smtp::ClientSession over TCP with asio (C++20
+// coroutines) and OpenSSL: TLS 1.2 minimum, certificate chain and host name
+// always verified (system store or the upstream's ca_file; there is no switch
+// to turn verification off), per-operation timeouts.
+// Trusts nothing the server sends (the session parses it); reports every
+// failure as a Result error whose message names the server and the step.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.hpp"
+#include "base/secret.hpp"
+#include "config/config.hpp"
+#include "smtp/smtp.hpp"
+
+namespace sg::net {
+
+struct TlsInfo {
+  std::string version;  // "TLSv1.3"
+  std::string cipher;
+  std::string peer;     // certificate subject
+};
+
+struct SendOutcome {
+  bool accepted = false;                      // accepted for at least one recipient
+  smtp::Reply final_reply;                    // DATA reply, or the reply that ended it
+  std::vector<smtp::Reply> recipient_replies; // one per envelope recipient
+};
+
+// Callback for a human-readable trace of the dialogue (never secrets).
+using Trace = std::function<void(const std::string&)>;
+
+class UpstreamClient {
+ public:
+  // `password` may be null when the upstream needs no login; it is not
+  // owned and must outlive the client.
+  UpstreamClient(asio::io_context& io, const config::Upstream& upstream, std::string username,
+                 const Secret* password, Trace trace = {});
+  ~UpstreamClient();
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // Connect, greeting, EHLO, STARTTLS (or implicit TLS), AUTH: ready to send.
+  asio::awaitable<Result<void>> open();
+  // One transaction on an open session.
+  asio::awaitable<Result<SendOutcome>> send(smtp::Message message);
+  // QUIT and close; errors are ignored (the work is done by then).
+  asio::awaitable<void> quit();
+
+  const std::optional<TlsInfo>& tls() const;
+  const smtp::Capabilities& capabilities() const;
+  bool authenticated() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs `body` on a fresh io_context until it completes (CLI helper).
+template <class T>
+T run_blocking(const std::function<asio::awaitable<T>(asio::io_context&)>& body);
+
+}  // namespace sg::net
+
+#include "net/run_blocking.hpp"
