@@ -65,7 +65,6 @@ int main(int argc, char** argv) {
       "from the applications and mail servers that send through them."};
   app.name("smtpguard");
   app.set_version_flag("--version", std::string("smtpguard 0.1.0"));
-  app.option_defaults()->always_capture_default();
   app.add_option("--config", globals.config_path,
                  "Configuration file (default: $SMTPGUARD_CONFIG, then "
                  "/etc/smtpguard/smtpguard.toml, then embedded defaults)");

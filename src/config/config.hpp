@@ -1,8 +1,14 @@
 // config: the TOML configuration file turned into typed, validated structs.
 // Input is trusted only as far as the file's owner (root); still, every
-// problem is reported, never thrown: Result errors read
-// "FILE:LINE:COL: KEY: what is wrong (expected ...)", unknown keys are errors
-// with a did-you-mean suggestion. No file at all means embedded defaults.
+// problem is reported, never thrown: Result errors (Errc::config) read
+// "FILE:LINE:COL: KEY: what is wrong (expected ...)", unknown keys at any
+// level are errors with a did-you-mean suggestion. No file at all means
+// embedded defaults (listen 127.0.0.1:2525, state under ./smtpguard-state).
+// Paths are used as written: a relative state_dir (or any relative path) is
+// relative to the current directory of the process, not to the file.
+// vault.key and vault.path default to file:STATE_DIR/master.key and
+// STATE_DIR/vault.sealed. An upstream's port defaults to 587 (starttls), 465
+// (implicit) or 25 (none).
 #pragma once
 
 #include <cstdint>
@@ -25,16 +31,24 @@ struct RateLimit {
   std::uint32_t per_day = 0;
 };
 
+// TLS for the submission listeners; required when any of them is not loopback.
+struct RelayTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 struct Relay {
-  std::vector<std::string> listen{"127.0.0.1:2525"};
-  std::string socket;  // empty: STATE_DIR/submit.sock
+  std::vector<std::string> listen{"127.0.0.1:2525"};  // HOST:PORT or [V6]:PORT
+  std::string socket;                                 // empty: STATE_DIR/submit.sock
   std::filesystem::path state_dir{"./smtpguard-state"};
   std::uint64_t max_message_size = 40ull * 1000 * 1000;  // "40MB"
+  std::optional<RelayTls> tls;                           // [relay.tls]
 };
 
 struct Vault {
-  std::string key;              // file:PATH | systemd:NAME | passphrase | env:VAR; empty: file:STATE_DIR/master.key
-  std::filesystem::path path;   // empty: STATE_DIR/vault.sealed
+  std::string
+      key;  // file:PATH | systemd:NAME | passphrase | env:VAR; empty: file:STATE_DIR/master.key
+  std::filesystem::path path;  // empty: STATE_DIR/vault.sealed
 };
 
 struct Upstream {
@@ -45,7 +59,7 @@ struct Upstream {
   std::string ca_file;     // empty: system trust store
   std::string credential;  // vault entry name; may be empty only with tls = "none"
   std::uint32_t max_connections = 4;
-  double max_send_rate = 14;  // messages per second
+  double max_send_rate = 14;  // messages per second; 0 = no limit
   std::string ehlo_name;      // empty: the host name
   std::uint32_t timeout_seconds = 60;
 };
@@ -80,5 +94,16 @@ Result<Config> load_file(const std::filesystem::path& path);
 
 // "40MB", "512k", "1048576" -> bytes (decimal units, KiB/MiB/GiB binary).
 Result<std::uint64_t> parse_size(std::string_view text);
+
+// A listen entry: "HOST:PORT" or "[V6]:PORT".
+struct ListenAddress {
+  std::string host;  // without brackets
+  std::uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+// 127.0.0.0/8, ::1 (also as ::ffff:127.x.x.x) or "localhost": traffic to it
+// never leaves the machine.
+bool is_loopback_host(std::string_view host);
 
 }  // namespace sg::config

@@ -44,7 +44,9 @@ struct UpstreamClient::Impl {
   const Secret* password;
   Trace trace;
   asio::ssl::context tls_context{asio::ssl::context::tls_client};
-  asio::ssl::stream<tcp::socket> stream{io, tls_context};
+  // Created after the context is fully set up: an SSL object copies the
+  // context's verify mode when it is made.
+  std::optional<asio::ssl::stream<tcp::socket>> stream_holder;
   asio::steady_timer timer{io};
   bool tls_active = false;
   std::optional<smtp::ClientSession> session;
@@ -58,7 +60,10 @@ struct UpstreamClient::Impl {
       : io(io_), upstream(up), username(std::move(user)), password(pw), trace(std::move(tr)) {
     where = fmt::format("{}:{}", upstream.host, upstream.port);
     setup_tls_context();
+    stream_holder.emplace(io, tls_context);
   }
+
+  asio::ssl::stream<tcp::socket>& stream() { return *stream_holder; }
 
   void say(const std::string& line) {
     if (trace) trace(line);
@@ -98,12 +103,12 @@ struct UpstreamClient::Impl {
     timer.expires_after(timeout());
     asio::error_code ec;
     if (tls_active) {
-      auto r = co_await (asio::async_write(stream, asio::buffer(out), kUse) ||
+      auto r = co_await (asio::async_write(stream(), asio::buffer(out), kUse) ||
                          timer.async_wait(kUse));
       if (r.index() == 1) ec = asio::error::operation_aborted;
       else ec = std::get<0>(std::get<0>(r));
     } else {
-      auto r = co_await (asio::async_write(stream.next_layer(), asio::buffer(out), kUse) ||
+      auto r = co_await (asio::async_write(stream().next_layer(), asio::buffer(out), kUse) ||
                          timer.async_wait(kUse));
       if (r.index() == 1) ec = asio::error::operation_aborted;
       else ec = std::get<0>(std::get<0>(r));
@@ -119,11 +124,11 @@ struct UpstreamClient::Impl {
     asio::error_code ec;
     std::size_t n = 0;
     if (tls_active) {
-      auto r = co_await (stream.async_read_some(asio::buffer(buf), kUse) || timer.async_wait(kUse));
+      auto r = co_await (stream().async_read_some(asio::buffer(buf), kUse) || timer.async_wait(kUse));
       if (r.index() == 1) ec = asio::error::operation_aborted;
       else std::tie(ec, n) = std::get<0>(r);
     } else {
-      auto r = co_await (stream.next_layer().async_read_some(asio::buffer(buf), kUse) ||
+      auto r = co_await (stream().next_layer().async_read_some(asio::buffer(buf), kUse) ||
                          timer.async_wait(kUse));
       if (r.index() == 1) ec = asio::error::operation_aborted;
       else std::tie(ec, n) = std::get<0>(r);
@@ -138,7 +143,8 @@ struct UpstreamClient::Impl {
   }
 
   asio::awaitable<Result<void>> handshake() {
-    SSL* ssl = stream.native_handle();
+    stream().set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    SSL* ssl = stream().native_handle();
     // Host name verification and SNI: the certificate must name the host we
     // were configured with, whether that is a DNS name or an IP address.
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -150,7 +156,7 @@ struct UpstreamClient::Impl {
       SSL_set_tlsext_host_name(ssl, upstream.host.c_str());
     }
     timer.expires_after(timeout());
-    auto r = co_await (stream.async_handshake(asio::ssl::stream_base::client, kUse) ||
+    auto r = co_await (stream().async_handshake(asio::ssl::stream_base::client, kUse) ||
                        timer.async_wait(kUse));
     asio::error_code ec =
         r.index() == 1 ? asio::error::operation_aborted : std::get<0>(std::get<0>(r));
@@ -167,6 +173,9 @@ struct UpstreamClient::Impl {
         co_return make_error(Errc::timeout, fmt::format("{}: timed out during TLS handshake", where));
       co_return make_error(Errc::tls, fmt::format("{}: TLS handshake failed: {}", where, ec.message()));
     }
+    // Belt and braces: never proceed without a verified peer certificate.
+    if (SSL_get_verify_result(ssl) != X509_V_OK || SSL_get0_peer_certificate(ssl) == nullptr)
+      co_return make_error(Errc::tls, where + ": TLS peer certificate was not verified");
     tls_active = true;
     tls = TlsInfo{SSL_get_version(ssl), SSL_get_cipher_name(ssl), ""};
     if (X509* cert = SSL_get1_peer_certificate(ssl)) {
@@ -181,7 +190,9 @@ struct UpstreamClient::Impl {
   }
 
   // Runs the dialogue until an event the caller cares about arrives.
-  asio::awaitable<Result<smtp::Event>> until(std::initializer_list<smtp::EventType> wanted) {
+  // (Two event types rather than an initializer_list: g++ 12 miscompiles
+  // initializer_list parameters of coroutines.)
+  asio::awaitable<Result<smtp::Event>> until(smtp::EventType wanted, smtp::EventType also) {
     for (;;) {
       while (auto ev = session->next_event()) {
         switch (ev->type) {
@@ -207,8 +218,7 @@ struct UpstreamClient::Impl {
           default:
             break;
         }
-        for (auto w : wanted)
-          if (ev->type == w) co_return std::move(*ev);
+        if (ev->type == wanted || ev->type == also) co_return std::move(*ev);
       }
       if (auto r = co_await flush(); !r) co_return r.error();
       if (session->finished())
@@ -240,7 +250,7 @@ struct UpstreamClient::Impl {
       co_return make_error(Errc::temp_failure,
                            fmt::format("{}: cannot resolve host: {}", where, rec.message()));
     timer.expires_after(timeout());
-    auto connected = co_await (asio::async_connect(stream.next_layer(), endpoints, kUse) ||
+    auto connected = co_await (asio::async_connect(stream().next_layer(), endpoints, kUse) ||
                                timer.async_wait(kUse));
     if (connected.index() == 1) co_return io_error("connect", asio::error::operation_aborted);
     if (auto cec = std::get<0>(std::get<0>(connected))) co_return io_error("connect", cec);
@@ -248,7 +258,7 @@ struct UpstreamClient::Impl {
     if (upstream.tls == config::TlsMode::implicit) {
       if (auto r = co_await handshake(); !r) co_return r.error();
     }
-    auto ready = co_await until({smtp::EventType::Ready});
+    auto ready = co_await until(smtp::EventType::Ready, smtp::EventType::Ready);
     if (!ready) co_return ready.error();
     if (password != nullptr && !authenticated)
       co_return make_error(Errc::auth, where + ": the server did not ask for a login");
@@ -261,7 +271,7 @@ struct UpstreamClient::Impl {
     SendOutcome outcome;
     outcome.recipient_replies.resize(rcpts);
     for (;;) {
-      auto ev = co_await until({smtp::EventType::RecipientResult, smtp::EventType::MessageDone});
+      auto ev = co_await until(smtp::EventType::RecipientResult, smtp::EventType::MessageDone);
       if (!ev) co_return ev.error();
       if (ev->type == smtp::EventType::RecipientResult) {
         if (ev->index < rcpts) outcome.recipient_replies[ev->index] = ev->reply;
@@ -271,7 +281,7 @@ struct UpstreamClient::Impl {
       outcome.final_reply = ev->reply;
       break;
     }
-    auto ready = co_await until({smtp::EventType::Ready});
+    auto ready = co_await until(smtp::EventType::Ready, smtp::EventType::Ready);
     (void)ready;  // the outcome stands even if the session dies right after
     co_return outcome;
   }
@@ -279,12 +289,12 @@ struct UpstreamClient::Impl {
   asio::awaitable<void> quit() {
     if (session && !session->finished()) {
       session->quit();
-      auto closed = co_await until({smtp::EventType::Closed});
+      auto closed = co_await until(smtp::EventType::Closed, smtp::EventType::Closed);
       if (closed) say("QUIT: " + closed->reply.to_string());
     }
     asio::error_code ec;
-    stream.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream.next_layer().close(ec);
+    stream().next_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream().next_layer().close(ec);
   }
 };
 

@@ -64,7 +64,8 @@ def main():
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and \
             auth_data.login == username and auth_data.password == password
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd itself answers 535 on failure.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)

@@ -1,0 +1,103 @@
+// [[client]]: the local application identities and their limits.
+#include <limits>
+#include <map>
+
+#include "config/quote.hpp"
+#include "config/sections.hpp"
+#include "config/toml_reader.hpp"
+
+namespace sg::config::detail {
+namespace {
+
+constexpr std::int64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
+
+// Client names are SMTP AUTH user names: keep them to what every client
+// library can send without quoting.
+bool valid_client_name(std::string_view name) {
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@' || c == '+';
+    if (!ok) return false;
+  }
+  return !name.empty();
+}
+
+bool valid_auth(std::string_view auth) {
+  if (auth == "password" || auth == "exim") return true;
+  return auth.substr(0, 4) == "uid:" && auth.size() > 4;
+}
+
+RateLimit read_rate(const TableReader& r) {
+  r.allow_only({"per_minute", "per_hour", "per_day"});
+  RateLimit rate;
+  if (auto v = r.integer("per_minute", 0, kMaxU32))
+    rate.per_minute = static_cast<std::uint32_t>(*v);
+  if (auto v = r.integer("per_hour", 0, kMaxU32)) rate.per_hour = static_cast<std::uint32_t>(*v);
+  if (auto v = r.integer("per_day", 0, kMaxU32)) rate.per_day = static_cast<std::uint32_t>(*v);
+  return rate;
+}
+
+OnLimit read_on_limit(const TableReader& r) {
+  auto v = r.string("on_limit");
+  if (!v || *v == "defer") return OnLimit::defer;
+  if (*v == "hold") return OnLimit::hold;
+  if (*v == "reject") return OnLimit::reject;
+  r.fail("on_limit", "expected \"defer\", \"hold\" or \"reject\", got " + in_quotes(*v));
+}
+
+Client read_client(const TableReader& r) {
+  r.allow_only({"name", "auth", "allowed_senders", "max_recipients", "rate", "on_limit"});
+  Client c;
+  auto name = r.string("name");
+  if (!name) r.fail("name", "required: the identity the application logs in as");
+  if (!valid_client_name(*name))
+    r.fail("name", "expected letters, digits, '.', '_', '-', '@' or '+', got " + in_quotes(*name));
+  c.name = std::move(*name);
+  if (auto v = r.string("auth")) {
+    if (!valid_auth(*v))
+      r.fail("auth", "expected \"password\", \"uid:NAME\" or \"exim\", got " + in_quotes(*v));
+    c.auth = std::move(*v);
+  }
+  if (auto v = r.string_list("allowed_senders")) {
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      if ((*v)[i].empty())
+        r.fail("allowed_senders", "entry " + std::to_string(i) +
+                                      " is empty (expected an "
+                                      "address or pattern such as \"*@shop.example.com\")");
+    }
+    c.allowed_senders = std::move(*v);
+  }
+  if (auto v = r.integer("max_recipients", 1, 100000))
+    c.max_recipients = static_cast<std::uint32_t>(*v);
+  if (const toml::table* t = r.table("rate"))
+    c.rate = read_rate(TableReader(*t, r.key_path("rate"), r.key_path("rate"), r.file()));
+  c.on_limit = read_on_limit(r);
+  return c;
+}
+
+}  // namespace
+
+std::vector<Client> read_clients(const toml::node& node, std::string_view file) {
+  std::vector<Client> out;
+  const toml::array* array = node.as_array();
+  if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+    throw ConfigFailure{location(file, node.source()) +
+                        "client: expected an array of tables ([[client]]), got " + describe(node)};
+  }
+  std::map<std::string, std::size_t, std::less<>> first_line;  // name -> line where first defined
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    const std::string path = "client[" + std::to_string(i) + "]";
+    TableReader r(table, path, path, file);
+    Client client = read_client(r);
+    auto [it, inserted] = first_line.emplace(client.name, r.find("name")->source().begin.line);
+    if (!inserted) {
+      r.fail("name", "duplicate client name " + in_quotes(client.name) +
+                         " (first defined at line " + std::to_string(it->second) + ")");
+    }
+    out.push_back(std::move(client));
+  }
+  return out;
+}
+
+}  // namespace sg::config::detail

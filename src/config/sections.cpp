@@ -1,0 +1,187 @@
+// [relay], [vault] and [upstream.NAME]: types, ranges, enums and the
+// cross-field rules that keep credentials off the network in clear.
+#include "config/sections.hpp"
+
+#include "config/quote.hpp"
+#include "config/toml_reader.hpp"
+
+namespace sg::config::detail {
+namespace {
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+std::uint64_t read_size(const TableReader& r, std::string_view key) {
+  const toml::node& node = *r.find(key);
+  std::string_view expected = "expected a size > 0 such as \"40MB\", \"512k\", \"1GiB\" or bytes";
+  std::uint64_t size = 0;
+  if (node.is_integer()) {
+    std::int64_t value = node.as_integer()->get();
+    if (value <= 0) r.fail_at(node, key, std::string(expected) + ", got " + describe(node));
+    size = static_cast<std::uint64_t>(value);
+  } else if (node.is_string()) {
+    auto parsed = parse_size(node.as_string()->get());
+    if (!parsed) r.fail_at(node, key, parsed.error().message);
+    size = *parsed;
+  } else {
+    r.fail_at(node, key, std::string(expected) + ", got " + describe(node));
+  }
+  if (size == 0) r.fail_at(node, key, std::string(expected) + ", got " + describe(node));
+  return size;
+}
+
+RelayTls read_relay_tls(const TableReader& r) {
+  r.allow_only({"cert_file", "key_file"});
+  RelayTls tls;
+  auto cert = r.name("cert_file");
+  if (!cert) r.fail("cert_file", "required: PEM certificate chain for the submission listeners");
+  auto key = r.name("key_file");
+  if (!key) r.fail("key_file", "required: PEM private key for cert_file");
+  tls.cert_file = *cert;
+  tls.key_file = *key;
+  return tls;
+}
+
+// The node to blame for listen entry `i` (the array element, or the string).
+const toml::node& listen_node(const TableReader& r, std::size_t i) {
+  const toml::node& node = *r.find("listen");
+  if (const toml::array* array = node.as_array()) return *array->get(i);
+  return node;
+}
+
+Relay read_relay(const TableReader& r) {
+  r.allow_only({"listen", "socket", "state_dir", "max_message_size", "tls"});
+  Relay relay;
+  if (auto v = r.string_list("listen")) relay.listen = std::move(*v);
+  if (auto v = r.name("socket")) relay.socket = std::move(*v);
+  if (auto v = r.name("state_dir")) relay.state_dir = std::move(*v);
+  if (r.has("max_message_size")) relay.max_message_size = read_size(r, "max_message_size");
+  if (const toml::table* t = r.table("tls"))
+    relay.tls = read_relay_tls(TableReader(*t, "relay.tls", "[relay.tls]", r.file()));
+
+  for (std::size_t i = 0; i < relay.listen.size(); ++i) {
+    const std::string key = "listen[" + std::to_string(i) + "]";
+    auto address = parse_listen_address(relay.listen[i]);
+    if (!address) r.fail_at(listen_node(r, i), key, address.error().message);
+    if (!is_loopback_host(address->host) && !relay.tls) {
+      r.fail_at(listen_node(r, i), key,
+                in_quotes(relay.listen[i]) +
+                    " is not a loopback address; listening beyond this host requires a "
+                    "[relay.tls] table (cert_file, key_file), otherwise client passwords and "
+                    "mail would cross the network in clear");
+    }
+  }
+  return relay;
+}
+
+bool valid_key_source(std::string_view key) {
+  if (key == "passphrase") return true;
+  for (std::string_view prefix : {"file:", "systemd:", "env:"}) {
+    if (key.substr(0, prefix.size()) == prefix) return key.size() > prefix.size();
+  }
+  return false;
+}
+
+Vault read_vault(const TableReader& r) {
+  r.allow_only({"key", "path"});
+  Vault vault;
+  if (auto v = r.name("key")) {
+    // The value is not echoed: someone may have pasted key material here.
+    if (!valid_key_source(*v))
+      r.fail("key", "expected file:PATH, systemd:NAME, passphrase or env:VAR (value not shown)");
+    vault.key = std::move(*v);
+  }
+  if (auto v = r.name("path")) vault.path = std::move(*v);
+  return vault;
+}
+
+TlsMode read_tls_mode(const TableReader& r) {
+  auto v = r.string("tls");
+  if (!v || *v == "starttls") return TlsMode::starttls;
+  if (*v == "implicit") return TlsMode::implicit;
+  if (*v == "none") return TlsMode::none;
+  r.fail("tls", "expected \"starttls\", \"implicit\" or \"none\", got " + in_quotes(*v));
+}
+
+Upstream read_upstream(const TableReader& r, std::string name) {
+  r.allow_only({"host", "port", "tls", "ca_file", "credential", "max_connections", "max_send_rate",
+                "ehlo_name", "timeout_seconds"});
+  Upstream u;
+  u.name = std::move(name);
+  auto host = r.name("host");
+  if (!host)
+    r.fail("host", "required: the upstream server, e.g. email-smtp.us-east-1.amazonaws.com");
+  for (char c : *host)
+    if (c == ' ' || c == '\t' || c == '/')
+      r.fail("host", "expected a host name or IP address, got " + in_quotes(*host));
+  u.host = std::move(*host);
+  u.tls = read_tls_mode(r);
+  // Where the port is silent, the conventional one for the TLS mode.
+  u.port = u.tls == TlsMode::implicit ? 465 : u.tls == TlsMode::none ? 25 : 587;
+  if (auto v = r.integer("port", 1, 65535)) u.port = static_cast<std::uint16_t>(*v);
+  if (auto v = r.string("ca_file")) u.ca_file = std::move(*v);
+  if (auto v = r.string("credential")) u.credential = std::move(*v);
+  if (auto v = r.integer("max_connections", 1, 1000))
+    u.max_connections = static_cast<std::uint32_t>(*v);
+  if (auto v = r.number("max_send_rate", 0, "messages per second, 0 = no limit"))
+    u.max_send_rate = *v;
+  if (auto v = r.name("ehlo_name")) u.ehlo_name = std::move(*v);
+  if (auto v = r.integer("timeout_seconds", 1, 3600))
+    u.timeout_seconds = static_cast<std::uint32_t>(*v);
+
+  if (u.tls == TlsMode::none && !is_loopback_host(u.host)) {
+    r.fail("tls",
+           "\"none\" is allowed only when host is a loopback address (127.0.0.0/8, ::1, "
+           "localhost), and host is " +
+               in_quotes(u.host) +
+               ": the credential and the mail would cross the network in clear");
+  }
+  if (u.credential.empty() && u.tls != TlsMode::none) {
+    r.fail("credential",
+           "required (the vault entry holding this upstream's password); it may be empty "
+           "only with tls = \"none\"");
+  }
+  return u;
+}
+
+std::vector<Upstream> read_upstreams(const TableReader& root) {
+  std::vector<Upstream> out;
+  const toml::table* table = root.table("upstream");
+  if (table == nullptr) return out;
+  TableReader upstreams(*table, "upstream", "[upstream]", root.file());
+  for (auto&& [key, value] : *table) {
+    std::string name(key.str());
+    bool valid = !name.empty();
+    for (char c : name) valid = valid && is_name_char(c);
+    if (!valid) {
+      throw ConfigFailure{location(root.file(), key.source()) + "upstream name " + in_quotes(name) +
+                          ": use only letters, digits, '.', '_' and '-'"};
+    }
+    if (!value.is_table())
+      upstreams.fail_at(value, name,
+                        "expected a table [upstream." + name + "], got " + describe(value));
+    TableReader r(*value.as_table(), "upstream." + name, "[upstream." + name + "]", root.file());
+    out.push_back(read_upstream(r, name));
+  }
+  return out;
+}
+
+}  // namespace
+
+Config build_config(const toml::table& root, std::string_view file) {
+  TableReader top(root, "", "", file);
+  top.allow_only({"relay", "vault", "upstream", "client"});
+  Config config;
+  if (const toml::table* t = top.table("relay"))
+    config.relay = read_relay(TableReader(*t, "relay", "[relay]", file));
+  if (const toml::table* t = top.table("vault"))
+    config.vault = read_vault(TableReader(*t, "vault", "[vault]", file));
+  config.upstreams = read_upstreams(top);
+  if (const toml::node* clients = top.find("client")) config.clients = read_clients(*clients, file);
+  resolve_state_paths(config);
+  return config;
+}
+
+}  // namespace sg::config::detail

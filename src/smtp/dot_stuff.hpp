@@ -1,0 +1,20 @@
+// Encoding of a message for the SMTP DATA phase (RFC 5321 sections 4.1.4,
+// 4.5.2). Total function: any input bytes give a well-formed DATA payload.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sg::smtp {
+
+// Normalises any line ending (LF, CR, CRLF) to CRLF, dot-stuffs lines starting
+// with '.', drops NUL octets (RFC 5322 forbids them and some servers cut lines
+// at them) and appends the final ".\r\n", adding a CRLF first if the data did
+// not end with one. The result never holds a bare CR or LF, so no input can
+// end the DATA phase early or smuggle a second transaction ("\n.\n", "\r.\r").
+std::string encode_data(std::string_view message);
+
+// True when `bytes` holds an octet >= 0x80 (needs BODY=8BITMIME or SMTPUTF8).
+bool has_8bit(std::string_view bytes);
+
+}  // namespace sg::smtp

@@ -1,0 +1,18 @@
+// smtp: sans-I/O SMTP protocol core. Takes bytes and events, returns bytes
+// and events; never touches sockets, clocks, files or threads, so tests and
+// fuzzers drive it directly.
+//  - reply.hpp: Reply, EnhancedStatus and the incremental ReplyParser.
+//  - dot_stuff.hpp: encode_data, the DATA-phase encoding (CRLF, dot-stuffing).
+//  - client_session.hpp: ClientSession, the submission client state machine
+//    (EHLO/HELO, STARTTLS, AUTH PLAIN/LOGIN, PIPELINING, SIZE, 8BITMIME, SMTPUTF8).
+// Trust: server bytes are untrusted. Malformed or out-of-order input becomes
+// an Errc::protocol error (parser) or a Failed event (session); nothing here
+// throws for bad input (only std::bad_alloc) or aborts. Envelope addresses
+// are checked before they reach a command line. Secrets appear only in the
+// bytes returned by ClientSession::take_output, never in messages or events.
+#pragma once
+
+#include "smtp/client_session.hpp"
+#include "smtp/dot_stuff.hpp"
+#include "smtp/message_headers.hpp"
+#include "smtp/reply.hpp"
