@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 install_missing $BUILD_PACKAGES $TEST_PACKAGES
+ensure_service_user
 jobs=$(nproc)
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSMTPGUARD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSMTPGUARD_FUZZ=ON \

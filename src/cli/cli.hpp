@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "base/result.hpp"
 #include "config/config.hpp"
@@ -30,5 +31,12 @@ void add_vault_commands(CLI::App& app, Globals& globals);
 void add_ses_commands(CLI::App& app, Globals& globals);
 void add_verify_command(CLI::App& app, Globals& globals);
 void add_send_command(CLI::App& app, Globals& globals);
+void add_client_commands(CLI::App& app, Globals& globals);
+void add_relay_command(CLI::App& app, Globals& globals);
+void add_queue_commands(CLI::App& app, Globals& globals);
+
+// The sendmail(8) interface, parsed by hand: its flags (-oi, -odb, -bs, -fADDR)
+// are not getopt-style. `args` are the words after "sendmail".
+int run_sendmail(const Globals& globals, const std::vector<std::string>& args);
 
 }  // namespace sg::cli

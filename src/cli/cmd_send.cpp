@@ -5,6 +5,7 @@
 
 #include "base/text.hpp"
 #include "cli/cli.hpp"
+#include "cli/message_input.hpp"
 #include "cli/upstream_access.hpp"
 #include "net/net.hpp"
 #include "ses/ses.hpp"
@@ -24,50 +25,6 @@ struct SendOptions {
   std::optional<int> passphrase_fd;
 };
 
-Result<std::string> read_stdin(std::uint64_t limit) {
-  std::string data;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::io, "cannot read the message from stdin");
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > limit)
-      return make_error(Errc::invalid_input,
-                        "message larger than max_message_size (" + std::to_string(limit) + " bytes)");
-  }
-  return data;
-}
-
-// Builds the envelope the way sendmail does: -f or the From: header; the
-// command-line recipients, plus To/Cc/Bcc with -t (Bcc is then removed).
-Result<smtp::Message> build_message(const SendOptions& opts, std::string data) {
-  smtp::Message msg;
-  msg.envelope.rcpt_to = opts.recipients;
-  if (opts.read_recipients) {
-    for (const char* field : {"To", "Cc", "Bcc"})
-      for (const auto& value : smtp::header_values(data, field))
-        for (auto& a : smtp::parse_address_list(value)) msg.envelope.rcpt_to.push_back(a);
-    data = smtp::remove_header(data, "Bcc");
-  }
-  if (msg.envelope.rcpt_to.empty())
-    return make_error(Errc::invalid_input, "no recipients: name them as arguments or use -t");
-  if (opts.from_given) {
-    msg.envelope.mail_from = opts.from == "<>" ? "" : opts.from;
-  } else {
-    auto from = smtp::header_values(data, "From");
-    auto addrs = from.empty() ? std::vector<std::string>{} : smtp::parse_address_list(from.front());
-    if (addrs.empty())
-      return make_error(Errc::invalid_input, "no sender: give -f ADDRESS or a From: header");
-    msg.envelope.mail_from = addrs.front();
-  }
-  msg.data = std::move(data);
-  return msg;
-}
-
 std::string with_ses_hint(const config::Upstream& up, const Error& e) {
   if (e.code != Errc::auth || !ses::is_ses_host(up.host)) return e.message;
   return e.message + " (" + ses::classify_reply(535, "").hint + ")";
@@ -80,9 +37,10 @@ int run_send(const Globals& globals, const SendOptions& opts) {
                 "`smtpguard sendmail` or SMTP to the relay");
   auto access = open_upstream(globals, opts.upstream, opts.passphrase_fd);
   if (!access) return fail(access.error());
-  auto data = read_stdin(access->config.relay.max_message_size);
+  auto data = read_message(STDIN_FILENO, access->config.relay.max_message_size, false);
   if (!data) return fail(data.error());
-  auto msg = build_message(opts, std::move(*data));
+  EnvelopeRequest req{opts.from, opts.from_given, "", opts.read_recipients, false, opts.recipients};
+  auto msg = build_message(req, std::move(*data));
   if (!msg) return fail(EX_USAGE, msg.error().message);
   const auto& up = access->upstream;
   const Secret* password = access->credential ? &access->credential->password : nullptr;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 #include "cli/cli.hpp"
 
@@ -57,9 +59,35 @@ Result<config::Config> load_config(const Globals& globals) {
 
 }  // namespace sg::cli
 
+namespace {
+
+// "sendmail ..." (by argv[0] or as the first command word, after an optional
+// --config FILE) goes to run_sendmail before CLI11 sees sendmail's flags.
+std::optional<int> dispatch_sendmail(int argc, char** argv, sg::cli::Globals& globals) {
+  std::string_view self = argv[0];
+  if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
+  int first = 1;
+  if (self != "sendmail") {
+    if (argc > 2 && std::string_view(argv[1]) == "--config") {
+      globals.config_path = argv[2];
+      first = 3;
+    } else if (argc > 1 && std::string_view(argv[1]).rfind("--config=", 0) == 0) {
+      globals.config_path = argv[1] + 9;
+      first = 2;
+    }
+    if (first >= argc || std::string_view(argv[first]) != "sendmail") return std::nullopt;
+    ++first;
+  }
+  return sg::cli::run_sendmail(globals, std::vector<std::string>(argv + first, argv + argc));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace sg::cli;
   Globals globals;
+  if (auto rc = dispatch_sendmail(argc, argv, globals)) return *rc;
+  globals.config_path.clear();
   CLI::App app{
       "smtpguard keeps upstream SMTP credentials (Amazon SES or any smarthost) sealed away\n"
       "from the applications and mail servers that send through them."};
@@ -79,6 +107,10 @@ int main(int argc, char** argv) {
   add_ses_commands(app, globals);
   add_verify_command(app, globals);
   add_send_command(app, globals);
+  add_client_commands(app, globals);
+  add_relay_command(app, globals);
+  add_queue_commands(app, globals);
+  app.add_subcommand("sendmail", "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");
 
   try {
     app.parse(argc, argv);

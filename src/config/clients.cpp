@@ -23,7 +23,7 @@ bool valid_client_name(std::string_view name) {
 }
 
 bool valid_auth(std::string_view auth) {
-  if (auth == "password" || auth == "exim") return true;
+  if (auth == "password" || auth == "exim" || auth == "address") return true;
   return auth.substr(0, 4) == "uid:" && auth.size() > 4;
 }
 
@@ -45,8 +45,45 @@ OnLimit read_on_limit(const TableReader& r) {
   r.fail("on_limit", "expected \"defer\", \"hold\" or \"reject\", got " + in_quotes(*v));
 }
 
+// Bytes; 0 (the default) means the relay's max_message_size.
+std::uint64_t read_client_size(const TableReader& r, std::string_view key) {
+  const toml::node& node = *r.find(key);
+  if (node.is_integer() && node.as_integer()->get() >= 0)
+    return static_cast<std::uint64_t>(node.as_integer()->get());
+  if (node.is_string()) {
+    auto parsed = parse_size(node.as_string()->get());
+    if (!parsed) r.fail_at(node, key, parsed.error().message);
+    return *parsed;
+  }
+  r.fail_at(
+      node, key,
+      "expected a size such as \"10MB\" or bytes (0: the relay's limit), got " + describe(node));
+}
+
+// ip and password_hash belong to one kind of identity each.
+void read_credentials(const TableReader& r, Client& c) {
+  if (auto v = r.string_list("ip")) {
+    if (!r.has("auth")) c.auth = "address";
+    if (c.auth != "address")
+      r.fail("ip", "only for auth = \"address\" (the client is identified by its IP)");
+    c.ip = std::move(*v);
+  }
+  if (c.auth == "address" && c.ip.empty())
+    r.fail("ip", "required for auth = \"address\": CIDRs such as [\"127.0.0.1/32\", \"::1\"]");
+  if (auto v = r.string("password_hash")) {
+    if (c.auth != "password" && c.auth != "exim")
+      r.fail("password_hash", "only for auth = \"password\" or \"exim\"");
+    if (v->rfind("$argon2id$", 0) != 0)
+      r.fail("password_hash",
+             "expected an Argon2id hash (\"$argon2id$...\", from: smtpguard client passwd "
+             "--print-hash)");
+    c.password_hash = std::move(*v);
+  }
+}
+
 Client read_client(const TableReader& r) {
-  r.allow_only({"name", "auth", "allowed_senders", "max_recipients", "rate", "on_limit"});
+  r.allow_only({"name", "auth", "ip", "password_hash", "allowed_senders", "max_recipients",
+                "max_message_size", "rate", "recipient_rate", "on_limit"});
   Client c;
   auto name = r.string("name");
   if (!name) r.fail("name", "required: the identity the application logs in as");
@@ -55,9 +92,11 @@ Client read_client(const TableReader& r) {
   c.name = std::move(*name);
   if (auto v = r.string("auth")) {
     if (!valid_auth(*v))
-      r.fail("auth", "expected \"password\", \"uid:NAME\" or \"exim\", got " + in_quotes(*v));
+      r.fail("auth",
+             "expected \"password\", \"uid:NAME\", \"exim\" or \"address\", got " + in_quotes(*v));
     c.auth = std::move(*v);
   }
+  read_credentials(r, c);
   if (auto v = r.string_list("allowed_senders")) {
     for (std::size_t i = 0; i < v->size(); ++i) {
       if ((*v)[i].empty())
@@ -69,8 +108,12 @@ Client read_client(const TableReader& r) {
   }
   if (auto v = r.integer("max_recipients", 1, 100000))
     c.max_recipients = static_cast<std::uint32_t>(*v);
+  if (r.has("max_message_size")) c.max_message_size = read_client_size(r, "max_message_size");
   if (const toml::table* t = r.table("rate"))
     c.rate = read_rate(TableReader(*t, r.key_path("rate"), r.key_path("rate"), r.file()));
+  if (const toml::table* t = r.table("recipient_rate"))
+    c.recipient_rate = read_rate(
+        TableReader(*t, r.key_path("recipient_rate"), r.key_path("recipient_rate"), r.file()));
   c.on_limit = read_on_limit(r);
   return c;
 }

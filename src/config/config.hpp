@@ -64,12 +64,18 @@ struct Upstream {
   std::uint32_t timeout_seconds = 60;
 };
 
+// A local application identity ([[client]]; also the record format of the
+// STATE_DIR/clients.json store that `smtpguard client` manages).
 struct Client {
   std::string name;
-  std::string auth = "password";  // password | uid:NAME | exim
+  std::string auth = "password";  // password | uid:NAME | exim | address
+  std::vector<std::string> ip;    // auth = "address": CIDRs (checked by policy)
+  std::string password_hash;      // password | exim: Argon2id (crypto_pwhash_str)
   std::vector<std::string> allowed_senders;
   std::uint32_t max_recipients = 50;
-  RateLimit rate;
+  std::uint64_t max_message_size = 0;  // 0: relay.max_message_size
+  RateLimit rate;                      // messages
+  RateLimit recipient_rate;            // recipients (summed over messages)
   OnLimit on_limit = OnLimit::defer;
 };
 

@@ -50,7 +50,7 @@ class UpstreamClient {
   // Connect, greeting, EHLO, STARTTLS (or implicit TLS), AUTH: ready to send.
   asio::awaitable<Result<void>> open();
   // One transaction on an open session.
-  asio::awaitable<Result<SendOutcome>> send(smtp::Message message);
+  asio::awaitable<Result<SendOutcome>> send(smtp::Message&& message);
   // QUIT and close; errors are ignored (the work is done by then).
   asio::awaitable<void> quit();
 
@@ -64,6 +64,8 @@ class UpstreamClient {
 };
 
 // Runs `body` on a fresh io_context until it completes (CLI helper).
+// Coroutines here take class-type arguments by reference: g++ 12 may copy
+// by-value coroutine parameters bitwise.
 template <class T>
 T run_blocking(const std::function<asio::awaitable<T>(asio::io_context&)>& body);
 

@@ -265,7 +265,7 @@ struct UpstreamClient::Impl {
     co_return Result<void>{};
   }
 
-  asio::awaitable<Result<SendOutcome>> send(smtp::Message message) {
+  asio::awaitable<Result<SendOutcome>> send(smtp::Message&& message) {
     std::size_t rcpts = message.envelope.rcpt_to.size();
     session->submit(std::move(message));
     SendOutcome outcome;
@@ -312,7 +312,7 @@ asio::awaitable<Result<void>> UpstreamClient::open() {
   }
 }
 
-asio::awaitable<Result<SendOutcome>> UpstreamClient::send(smtp::Message message) {
+asio::awaitable<Result<SendOutcome>> UpstreamClient::send(smtp::Message&& message) {
   try {
     co_return co_await impl_->send(std::move(message));
   } catch (const std::exception& e) {

@@ -114,7 +114,10 @@ class SmtpguardTestCase(unittest.TestCase):
     def tearDownClass(cls):
         for p in cls.peers:
             p.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if os.environ.get("SMTPGUARD_KEEP_TEST_DIRS"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def write_config(cls, name, text):
@@ -131,3 +134,106 @@ class SmtpguardTestCase(unittest.TestCase):
         argv += list(args)
         return subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
                               stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Relay:
+    """`smtpguard relay` on a free loopback port with its own state dir."""
+
+    def __init__(self, workdir, extra_config="", name="relay"):
+        self.workdir = workdir
+        self.state = os.path.join(workdir, name + "-state")
+        self.port = free_port()
+        self.socket = os.path.join(self.state, "submit.sock")
+        self.config = os.path.join(workdir, name + ".toml")
+        with open(self.config, "w") as f:
+            f.write('[relay]\nlisten = ["127.0.0.1:%d"]\nstate_dir = "%s"\n%s\n'
+                    % (self.port, self.state, extra_config))
+        self.proc = None
+        self.log_path = os.path.join(workdir, name + ".log")
+
+    def cli(self, *args, input=None, timeout=60):
+        return subprocess.run([SMTPGUARD, "--config", self.config, *args], input=input,
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def start(self, timeout=20):
+        import socket
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([SMTPGUARD, "--config", self.config, "relay"],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("relay exited: " + self.logs())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.recv(100)
+                if os.path.exists(self.socket):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("relay did not start: " + self.logs())
+
+    def stop(self, sig=None):
+        import signal
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    def kill_all(self):
+        """kill -9 the supervisor and its children (crash test)."""
+        import signal
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        os.kill(self.proc.pid, signal.SIGKILL)
+        for c in children:
+            try:
+                os.kill(int(c), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self.log.close()
+        self.log = None
+
+    def logs(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def queue_ids(self, held=False):
+        r = self.cli("queue", "list", "--held" if held else "--ready", "--ids")
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    def queued_data(self, qid):
+        r = subprocess.run([SMTPGUARD, "--config", self.config, "queue", "show", qid, "--data"],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def queued_envelope(self, qid):
+        r = self.cli("queue", "show", qid, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def audit(self):
+        path = os.path.join(self.state, "audit.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]

@@ -180,6 +180,50 @@ rate.per_day = 100
   EXPECT_EQ(c->clients[1].rate.per_day, 100u);
 }
 
+TEST(ConfigParse, ClientAddressSizeRecipientRateAndHash) {
+  auto c = parse(R"(
+[[client]]
+name = "lan"
+ip = ["10.0.0.0/8", "::1"]
+max_message_size = "10MB"
+recipient_rate = { per_hour = 200 }
+[[client]]
+name = "shop"
+password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNo"
+max_message_size = 1000
+)",
+                 "f.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->clients.size(), 2u);
+  EXPECT_EQ(c->clients[0].auth, "address");
+  EXPECT_EQ(c->clients[0].ip, (std::vector<std::string>{"10.0.0.0/8", "::1"}));
+  EXPECT_EQ(c->clients[0].max_message_size, 10'000'000u);
+  EXPECT_EQ(c->clients[0].recipient_rate.per_hour, 200u);
+  EXPECT_EQ(c->clients[0].rate.per_hour, 0u);
+  EXPECT_EQ(c->clients[1].auth, "password");
+  EXPECT_EQ(c->clients[1].password_hash.rfind("$argon2id$", 0), 0u);
+  EXPECT_EQ(c->clients[1].max_message_size, 1000u);
+  EXPECT_EQ(c->clients[1].recipient_rate.per_day, 0u);
+
+  auto error_of_text = [](std::string_view text) {
+    auto r = parse(text, "cfg.toml");
+    return r.ok() ? std::string("ok") : r.error().message;
+  };
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\nauth = \"uid:x\"\nip = [\"::1\"]\n"),
+              HasSubstr("cfg.toml:4:6: client[0].ip: only for auth = \"address\""));
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\nauth = \"address\"\n"),
+              HasSubstr("client[0].ip: required for auth = \"address\""));
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\npassword_hash = \"plain\"\n"),
+              HasSubstr("client[0].password_hash: expected an Argon2id hash"));
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\nauth = \"uid:x\"\n"
+                            "password_hash = \"$argon2id$x\"\n"),
+              HasSubstr("client[0].password_hash: only for auth = \"password\" or \"exim\""));
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\nmax_message_size = -1\n"),
+              HasSubstr("client[0].max_message_size: expected a size"));
+  EXPECT_THAT(error_of_text("[[client]]\nname = \"a\"\nrecipient_rate = { per_mnute = 1 }\n"),
+              HasSubstr("did you mean 'per_minute'?"));
+}
+
 TEST(ConfigErrors, TypeErrorNamesFileLineKeyAndExpectation) {
   std::string text = "[upstream.ses]\nhost = \"h.example\"\nport = \"abc\"\ncredential = \"ses\"\n";
   EXPECT_EQ(error_of(text),
@@ -227,7 +271,8 @@ TEST(ConfigErrors, EnumsAndKeySources) {
   EXPECT_THAT(m, HasSubstr("cfg.toml:3:12: client[0].on_limit: expected \"defer\", \"hold\" or "
                            "\"reject\", got \"drop\""));
   m = error_of("[[client]]\nname = \"a\"\nauth = \"uid:\"\n");
-  EXPECT_THAT(m, HasSubstr("client[0].auth: expected \"password\", \"uid:NAME\" or \"exim\""));
+  EXPECT_THAT(m, HasSubstr("client[0].auth: expected \"password\", \"uid:NAME\", \"exim\" or "
+                           "\"address\""));
   for (std::string_view bad :
        {"kms:x", "file:", "env:", "Passphrase", "c2VjcmV0a2V5bWF0ZXJpYWw="}) {
     m = error_of("[vault]\nkey = \"" + std::string(bad) + "\"\n");

@@ -1,0 +1,29 @@
+#include <sysexits.h>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/cli.hpp"
+#include "relay/relay.hpp"
+
+namespace sg::cli {
+
+void add_relay_command(CLI::App& app, Globals& globals) {
+  auto* cmd = app.add_subcommand(
+      "relay",
+      "Run the relay in the foreground: local SMTP submission on [relay] listen and the\n"
+      "unix socket, per-identity policy, and a durable spool. Started as root it drops\n"
+      "to the unprivileged user smtpguard (or nobody) for everything that reads client\n"
+      "bytes. Logs to stderr; systemd Type=notify; SIGTERM stops it without losing any\n"
+      "accepted message, SIGHUP re-reads the client identities.");
+  cmd->callback([&globals] {
+    auto cfg = load_config(globals);
+    if (!cfg) {
+      globals.exit_code = fail(cfg.error());
+      return;
+    }
+    spdlog::set_pattern("smtpguard[%P]: %l: %v");
+    globals.exit_code = relay::run(*cfg, relay::RelayOptions{});
+  });
+}
+
+}  // namespace sg::cli

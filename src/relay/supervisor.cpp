@@ -1,0 +1,211 @@
+// The supervisor: prepares what needs root, forks the receiver, restarts it
+// if it dies, and speaks to systemd.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <spdlog/spdlog.h>
+
+#include "base/file.hpp"
+#include "relay/privileges.hpp"
+#include "relay/receiver.hpp"
+#include "relay/relay.hpp"
+
+namespace sg::relay {
+namespace {
+
+constexpr int kMaxRestartsPerMinute = 5;
+
+struct Prepared {
+  config::Config config;
+  std::optional<RunAs> run_as;
+  std::vector<Listener> listeners;
+  int audit_fd = -1;
+};
+
+// Directories and files with the owners the receiver needs: it can write
+// the spool and nothing else of the state directory.
+Result<void> prepare_state(const Prepared& p) {
+  const auto& dir = p.config.relay.state_dir;
+  if (auto r = ensure_directory(dir, 0750); !r) return r;
+  if (p.run_as) {
+    // The receiver works inside the state directory: its group may enter
+    // it (and read clients.json), nobody else may.
+    if (::chown(dir.c_str(), 0, p.run_as->gid) != 0 || ::chmod(dir.c_str(), 0750) != 0)
+      return make_error(Errc::permission, errno_message("cannot set owner/mode of", dir));
+  }
+  auto spool = dir / "spool";
+  if (auto r = ensure_directory(spool, 0700); !r) return r;
+  if (p.run_as) {
+    if (::chown(spool.c_str(), p.run_as->uid, p.run_as->gid) != 0)
+      return make_error(Errc::permission, errno_message("cannot chown", spool));
+    // Already spooled files must stay readable after a change of user.
+    std::error_code ec;
+    for (auto& e : std::filesystem::recursive_directory_iterator(spool, ec))
+      (void)!::lchown(e.path().c_str(), p.run_as->uid, p.run_as->gid);
+    auto clients = dir / "clients.json";
+    if (::access(clients.c_str(), F_OK) == 0) {
+      (void)!::chown(clients.c_str(), 0, p.run_as->gid);
+      ::chmod(clients.c_str(), 0640);
+    }
+  }
+  return {};
+}
+
+pid_t start_receiver(Prepared& p, int ready_fd) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  // Child: unblock signals, move into the state directory, drop root.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  if (::chdir(p.config.relay.state_dir.c_str()) != 0) {
+    spdlog::critical("receiver: cannot enter {}: {}", p.config.relay.state_dir.string(),
+                     std::strerror(errno));
+    ::_exit(73);
+  }
+  auto tls = load_server_tls(p.config);
+  if (!tls) {
+    spdlog::critical("receiver: {}", tls.error().message);
+    ::_exit(78);
+  }
+  if (p.run_as) {
+    if (auto r = drop_privileges(*p.run_as); !r) {
+      spdlog::critical("receiver: {}", r.error().message);
+      ::_exit(77);
+    }
+  } else {
+    lock_down_process();
+  }
+  int rc = run_receiver(p.config, p.listeners, p.audit_fd, ready_fd, std::move(*tls));
+  ::_exit(rc);
+}
+
+bool wait_ready(int fd, pid_t pid) {
+  char c = 0;
+  ssize_t n;
+  do {
+    n = ::read(fd, &c, 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n == 1) return true;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return false;
+}
+
+}  // namespace
+
+int run(const config::Config& config, const RelayOptions&) {
+  Prepared p;
+  p.config = config;
+  std::error_code ec;
+  p.config.relay.state_dir = std::filesystem::absolute(config.relay.state_dir, ec);
+  if (!p.config.relay.socket.empty())
+    p.config.relay.socket = std::filesystem::absolute(config.relay.socket, ec).string();
+  else
+    p.config.relay.socket = submit_socket_path(p.config).string();
+
+  auto who = unprivileged_user("");
+  if (!who) {
+    spdlog::critical("{}", who.error().message);
+    return 78;
+  }
+  p.run_as = *who;
+  if (auto r = prepare_state(p); !r) {
+    spdlog::critical("{}", r.error().message);
+    return 73;  // EX_CANTCREAT
+  }
+  auto audit_path = p.config.relay.state_dir / "audit.jsonl";
+  p.audit_fd = ::open(audit_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600);
+  if (p.audit_fd < 0) {
+    spdlog::critical("{}", errno_message("cannot open audit log", audit_path));
+    return 73;
+  }
+  auto listeners = open_listeners(p.config);
+  if (!listeners) {
+    spdlog::critical("{}", listeners.error().message);
+    return listeners.error().code == Errc::config ? 78 : 71;  // EX_OSERR
+  }
+  p.listeners = std::move(*listeners);
+  for (const auto& l : p.listeners) spdlog::info("listening on {}", l.name);
+  spdlog::info("state directory {}; receiver runs as {}", p.config.relay.state_dir.string(),
+               p.run_as ? p.run_as->name : std::string("the invoking user"));
+  if (p.config.upstreams.empty())
+    spdlog::warn("no upstream is configured yet: accepted mail stays queued until one is");
+
+  // Signals are taken synchronously with sigwaitinfo; children unblock them.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+  std::deque<std::chrono::steady_clock::time_point> restarts;
+  auto spawn = [&]() -> pid_t {
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
+    pid_t pid = start_receiver(p, pipefd[1]);
+    ::close(pipefd[1]);
+    if (pid < 0 || !wait_ready(pipefd[0], pid)) return -1;
+    return pid;
+  };
+  pid_t receiver = spawn();
+  if (receiver < 0) {
+    spdlog::critical("the receiver did not start");
+    return 71;
+  }
+  spdlog::info("relay ready (receiver pid {})", receiver);
+  sd_notify(0, "READY=1\nSTATUS=accepting mail");
+
+  for (;;) {
+    siginfo_t info{};
+    int sig = sigwaitinfo(&mask, &info);
+    if (sig < 0) continue;
+    if (sig == SIGHUP) {
+      ::kill(receiver, SIGHUP);
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) {
+      sd_notify(0, "STOPPING=1");
+      spdlog::info("stopping");
+      ::kill(receiver, SIGTERM);
+      int status = 0;
+      while (::waitpid(receiver, &status, 0) < 0 && errno == EINTR) {
+      }
+      close_listeners(p.listeners);
+      ::unlink(p.config.relay.socket.c_str());
+      return 0;
+    }
+    // SIGCHLD: restart the receiver unless it keeps dying.
+    int status = 0;
+    pid_t dead;
+    while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (dead != receiver) continue;
+      spdlog::error("receiver exited ({}); restarting",
+                    WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                        : "status " + std::to_string(WEXITSTATUS(status)));
+      auto now = std::chrono::steady_clock::now();
+      restarts.push_back(now);
+      while (!restarts.empty() && now - restarts.front() > std::chrono::minutes(1))
+        restarts.pop_front();
+      if (static_cast<int>(restarts.size()) > kMaxRestartsPerMinute) {
+        spdlog::critical("receiver restarted too often; giving up");
+        return 70;  // EX_SOFTWARE
+      }
+      receiver = spawn();
+      if (receiver < 0) {
+        spdlog::critical("the receiver did not restart");
+        return 71;
+      }
+    }
+  }
+}
+
+}  // namespace sg::relay
