@@ -1,8 +1,10 @@
 #include <sysexits.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/cli.hpp"
+#include "spool/spool.hpp"
 
 namespace sg::cli {
 
@@ -21,6 +23,20 @@ void add_status_command(CLI::App& app, Globals& globals) {
     std::cout << "listen:";
     for (const auto& l : cfg->relay.listen) std::cout << " " << l;
     std::cout << "\n";
+    auto spool_dir = cfg->relay.state_dir / "spool";
+    std::error_code ec;
+    if (std::filesystem::is_directory(spool_dir, ec)) {
+      spool::Options o;
+      o.recover = false;  // never touch a running relay's files
+      if (auto sp = spool::Spool::open(spool_dir, nullptr, o); sp) {
+        std::cout << "queue: " << (*sp)->list(false).size() << " waiting, "
+                  << (*sp)->list(true).size() << " held\n";
+      } else {
+        std::cout << "queue: unreadable (" << sp.error().message << ")\n";
+      }
+    } else {
+      std::cout << "queue: empty (the relay has not run yet)\n";
+    }
     if (cfg->upstreams.empty()) {
       std::cout << "upstream: none configured yet (mail is queued until one is)\n";
     } else {

@@ -43,6 +43,10 @@ struct Relay {
   std::filesystem::path state_dir{"./smtpguard-state"};
   std::uint64_t max_message_size = 40ull * 1000 * 1000;  // "40MB"
   std::optional<RelayTls> tls;                           // [relay.tls]
+  // Networks (CIDR) that may connect to non-loopback listeners; required
+  // when any listener is not loopback. Loopback peers are always allowed.
+  std::vector<std::string> allow_from;
+  std::string user;  // the receiver's user when started as root; empty: smtpguard, else nobody
 };
 
 struct Vault {

@@ -2,6 +2,8 @@
 // cross-field rules that keep credentials off the network in clear.
 #include "config/sections.hpp"
 
+#include <arpa/inet.h>
+
 #include "config/quote.hpp"
 #include "config/toml_reader.hpp"
 
@@ -51,9 +53,32 @@ const toml::node& listen_node(const TableReader& r, std::size_t i) {
   return node;
 }
 
+// "ADDRESS/PREFIX" with a numeric IPv4 or IPv6 address and a prefix in range.
+bool valid_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  std::string addr = text.substr(0, slash);
+  unsigned char buf[16];
+  int max_prefix = ::inet_pton(AF_INET, addr.c_str(), buf) == 1    ? 32
+                   : ::inet_pton(AF_INET6, addr.c_str(), buf) == 1 ? 128
+                                                                    : -1;
+  if (max_prefix < 0) return false;
+  if (slash == std::string::npos) return true;
+  std::string prefix = text.substr(slash + 1);
+  if (prefix.empty() || prefix.size() > 3 ||
+      prefix.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return std::stoi(prefix) <= max_prefix;
+}
+
 Relay read_relay(const TableReader& r) {
-  r.allow_only({"listen", "socket", "state_dir", "max_message_size", "tls"});
+  r.allow_only({"listen", "socket", "state_dir", "max_message_size", "tls", "allow_from", "user"});
   Relay relay;
+  if (auto v = r.string_list("allow_from")) relay.allow_from = std::move(*v);
+  if (auto v = r.name("user")) relay.user = std::move(*v);
+  for (std::size_t i = 0; i < relay.allow_from.size(); ++i)
+    if (!valid_cidr(relay.allow_from[i]))
+      r.fail("allow_from", "expected CIDR networks such as \"192.0.2.0/24\" or \"2001:db8::/32\", got " +
+                               in_quotes(relay.allow_from[i]));
   if (auto v = r.string_list("listen")) relay.listen = std::move(*v);
   if (auto v = r.name("socket")) relay.socket = std::move(*v);
   if (auto v = r.name("state_dir")) relay.state_dir = std::move(*v);
@@ -71,6 +96,12 @@ Relay read_relay(const TableReader& r) {
                     " is not a loopback address; listening beyond this host requires a "
                     "[relay.tls] table (cert_file, key_file), otherwise client passwords and "
                     "mail would cross the network in clear");
+    }
+    if (!is_loopback_host(address->host) && relay.allow_from.empty()) {
+      r.fail_at(listen_node(r, i), key,
+                in_quotes(relay.listen[i]) +
+                    " is not a loopback address; name the client networks allowed to connect "
+                    "in [relay] allow_from (e.g. allow_from = [\"10.0.0.0/8\"])");
     }
   }
   return relay;

@@ -9,6 +9,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -57,6 +58,15 @@ policy::Peer peer_of(asio::local::stream_protocol::socket& s) {
   return p;
 }
 
+bool allowed(const ReceiverContext& ctx, const std::string& ip) {
+  if (config::is_loopback_host(ip)) return true;
+  for (const auto& net : ctx.config.relay.allow_from) {
+    auto cidr = policy::Cidr::parse(net);
+    if (cidr && cidr->contains(ip)) return true;
+  }
+  return false;
+}
+
 asio::awaitable<void> accept_tcp(ReceiverContext& ctx, asio::ip::tcp::acceptor& acceptor,
                                  bool loopback) {
   for (;;) {
@@ -66,6 +76,16 @@ asio::awaitable<void> accept_tcp(ReceiverContext& ctx, asio::ip::tcp::acceptor& 
     if (ec) continue;  // e.g. EMFILE: keep serving the sessions we have
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     policy::Peer peer = peer_of(socket);
+    if (!loopback && !allowed(ctx, peer.ip)) {
+      // Not one of [relay] allow_from: say so once and hang up.
+      static constexpr std::string_view kDenied =
+          "554 5.7.1 This relay does not accept connections from your address\r\n";
+      asio::write(socket, asio::buffer(kDenied.data(), kDenied.size()), ec);
+      socket.close(ec);
+      ctx.audit.write("connection_refused", {{"peer", peer.ip}, {"rule", "relay.allow_from"}},
+                      unix_now());
+      continue;
+    }
     start_session(ctx, make_tcp_transport(std::move(socket), ctx.tls), std::move(peer), loopback);
   }
 }
@@ -135,11 +155,15 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   asio::io_context io(1);
   // One verifier thread: each Argon2id check takes ~64 MiB of memory.
   asio::thread_pool workers(1);
-  auto spool = spool::Spool::open("spool");
+  spool::RecoveryReport recovery;
+  auto spool = spool::Spool::open("spool", &recovery);
   if (!spool) {
     spdlog::critical("cannot open the spool: {}", spool.error().message);
     return 74;  // EX_IOERR
   }
+  for (const auto& w : recovery.warnings) spdlog::warn("spool: {}", w);
+  spdlog::info("spool: {} queued, {} held, {} unacknowledged partial files removed",
+               recovery.queued, recovery.held, recovery.removed_tmp);
   monitor::AuditLog audit = monitor::AuditLog::adopt(audit_fd);
 
   ReceiverContext ctx{io, workers, config, host_name(), **spool, audit, tls.get()};

@@ -34,11 +34,13 @@ struct Prepared {
 // the spool and nothing else of the state directory.
 Result<void> prepare_state(const Prepared& p) {
   const auto& dir = p.config.relay.state_dir;
-  if (auto r = ensure_directory(dir, 0750); !r) return r;
+  if (auto r = ensure_directory(dir, 0751); !r) return r;
   if (p.run_as) {
-    // The receiver works inside the state directory: its group may enter
-    // it (and read clients.json), nobody else may.
-    if (::chown(dir.c_str(), 0, p.run_as->gid) != 0 || ::chmod(dir.c_str(), 0750) != 0)
+    // The receiver works inside the state directory and its group reads
+    // clients.json; others may only pass through to the submit socket (each
+    // file inside keeps its own restrictive mode; the directory is not
+    // listable).
+    if (::chown(dir.c_str(), 0, p.run_as->gid) != 0 || ::chmod(dir.c_str(), 0751) != 0)
       return make_error(Errc::permission, errno_message("cannot set owner/mode of", dir));
   }
   auto spool = dir / "spool";
@@ -113,7 +115,7 @@ int run(const config::Config& config, const RelayOptions&) {
   else
     p.config.relay.socket = submit_socket_path(p.config).string();
 
-  auto who = unprivileged_user("");
+  auto who = unprivileged_user(p.config.relay.user);
   if (!who) {
     spdlog::critical("{}", who.error().message);
     return 78;

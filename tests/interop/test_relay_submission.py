@@ -327,8 +327,8 @@ class RelayTlsListenerTest(SmtpguardTestCase):
         ca = TestCA(cls.tmp)
         cls.ca = ca
         cert, key = ca.leaf("relay", dns=["localhost"], ips=["127.0.0.1"])
-        cls.relay = Relay(cls.tmp, '[relay.tls]\ncert_file = "%s"\nkey_file = "%s"\n'
-                          % (cert, key))
+        cls.relay = Relay(cls.tmp, 'allow_from = ["127.0.0.0/8"]\n'
+                          '[relay.tls]\ncert_file = "%s"\nkey_file = "%s"\n' % (cert, key))
         # Listen on all addresses; traffic in this test stays on loopback.
         with open(cls.relay.config) as f:
             text = f.read().replace('listen = ["127.0.0.1:', 'listen = ["0.0.0.0:')

@@ -343,8 +343,18 @@ TEST(ConfigErrors, ListenRules) {
   m = error_of("[relay]\nlisten = [\"0.0.0.0:587\"]\n[relay.tls]\ncert_file = \"/c.pem\"\n");
   EXPECT_THAT(m, HasSubstr("relay.tls.key_file: required"));
 
+  m = error_of(
+      "[relay]\nlisten = [\"0.0.0.0:587\"]\n[relay.tls]\ncert_file = \"c\"\nkey_file = \"k\"\n");
+  EXPECT_THAT(m, HasSubstr("name the client networks allowed to connect in [relay] allow_from"));
+  m = error_of("[relay]\nallow_from = [\"10.0.0.0/33\"]\n");
+  EXPECT_THAT(m, HasSubstr("relay.allow_from: expected CIDR networks"));
+  m = error_of("[relay]\nallow_from = [\"example.com\"]\n");
+  EXPECT_THAT(m, HasSubstr("relay.allow_from: expected CIDR networks"));
+
   auto c = parse(R"([relay]
 listen = ["[::1]:2525", "0.0.0.0:587", "[2001:db8::1]:587"]
+allow_from = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]
+user = "mailrelay"
 [relay.tls]
 cert_file = "/etc/smtpguard/cert.pem"
 key_file = "/etc/smtpguard/key.pem"
@@ -355,6 +365,8 @@ key_file = "/etc/smtpguard/key.pem"
   EXPECT_EQ(c->relay.tls->cert_file, "/etc/smtpguard/cert.pem");
   EXPECT_EQ(c->relay.tls->key_file, "/etc/smtpguard/key.pem");
   EXPECT_EQ(c->relay.listen.size(), 3u);
+  EXPECT_EQ(c->relay.allow_from.size(), 3u);
+  EXPECT_EQ(c->relay.user, "mailrelay");
 }
 
 TEST(ConfigErrors, Clients) {
