@@ -12,7 +12,12 @@ Verdict reject(int code, std::string enhanced, std::string text, std::string rul
 }
 
 std::string quoted_address(std::string_view a) {
-  return "<" + printable(a) + ">";
+  // Built with append rather than operator+: g++ 12 warns (-Wrestrict, a
+  // known false positive) on "<" + std::string.
+  std::string out = "<";
+  out += printable(a);
+  out += '>';
+  return out;
 }
 
 std::string per(const char* window) {

@@ -89,6 +89,26 @@ class RelayPolicyTest(SmtpguardTestCase):
         self.assertEqual(len(new), 1)
         self.assertEqual(self.relay.queued_envelope(new[0])["identity"], "local")
 
+    def test_called_as_sendmail_by_argv0(self):
+        link = os.path.join(self.tmp, "sendmail")
+        if not os.path.exists(link):
+            os.symlink(os.environ["SMTPGUARD"], link)
+        before = self.relay.queue_ids()
+        r = subprocess.run([link, "-oi", "-odb", "-fargv0@local.example.com", "x@example.net"],
+                           input=b"Subject: argv0\n\nvia a link named sendmail\n",
+                           capture_output=True, timeout=30,
+                           env=dict(os.environ, SMTPGUARD_CONFIG=self.relay.config))
+        self.assertEqual(r.returncode, EX_OK, r.stderr)
+        new = [i for i in self.relay.queue_ids() if i not in before]
+        self.assertEqual(len(new), 1)
+        env = self.relay.queued_envelope(new[0])
+        self.assertEqual(env["mail_from"], "argv0@local.example.com")
+        data = self.relay.queued_data(new[0])
+        # The MSA adds what the message lacks, with CRLF line ends on the wire.
+        self.assertIn(b"From: <argv0@local.example.com>\r\n", data)
+        self.assertIn(b"\r\nMessage-ID: <", data)
+        self.assertTrue(data.endswith(b"via a link named sendmail\r\n"), data)
+
     def test_sendmail_without_identity_is_refused_with_noperm(self):
         r = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
                             os.environ["SMTPGUARD"], "--config", self.relay.config, "sendmail",
