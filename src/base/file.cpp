@@ -75,14 +75,17 @@ Result<void> write_file_atomic(const fs::path& path, std::string_view data, mode
   return fsync_directory(dir);
 }
 
-Result<std::string> read_file(const fs::path& path, std::size_t max_size) {
+static Result<int> open_for_reading(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    Errc code = errno == ENOENT ? Errc::not_found
-                : errno == EACCES ? Errc::permission
-                                  : Errc::io;
-    return make_error(code, errno_message("cannot open", path));
-  }
+  if (fd >= 0) return fd;
+  Errc code = errno == ENOENT ? Errc::not_found : errno == EACCES ? Errc::permission : Errc::io;
+  return make_error(code, errno_message("cannot open", path));
+}
+
+Result<std::string> read_file(const fs::path& path, std::size_t max_size) {
+  auto opened = open_for_reading(path);
+  if (!opened) return opened.error();
+  int fd = *opened;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -115,13 +118,9 @@ Result<std::string> read_file(const fs::path& path, std::size_t max_size) {
 }
 
 Result<Secret> read_secret_file(const fs::path& path, std::size_t max_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    Errc code = errno == ENOENT ? Errc::not_found
-                : errno == EACCES ? Errc::permission
-                                  : Errc::io;
-    return make_error(code, errno_message("cannot open", path));
-  }
+  auto opened = open_for_reading(path);
+  if (!opened) return opened.error();
+  int fd = *opened;
   Secret buf(max_size);
   std::size_t used = 0;
   for (;;) {

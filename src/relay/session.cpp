@@ -252,7 +252,8 @@ class SessionRunner {
       txn_.clear();
       co_return;
     }
-    ctx_.counters.record(who->name, txn_.recipients.size(), now);
+    // Held mail does not count: the limits meter what may go out.
+    if (v.action == A::accept) ctx_.counters.record(who->name, txn_.recipients.size(), now);
     ctx_.audit.write(v.action == A::hold ? "held" : "received",
                      {{"id", *id},
                       {"identity", who->name},
