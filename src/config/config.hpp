@@ -47,6 +47,10 @@ struct Relay {
   // when any listener is not loopback. Loopback peers are always allowed.
   std::vector<std::string> allow_from;
   std::string user;  // the receiver's user when started as root; empty: smtpguard, else nobody
+  // How a group commit reaches the disk: fdatasync each file of the batch
+  // (default; immune to other programs' writes) or one syncfs per batch
+  // (faster with many concurrent sessions on a quiet file system).
+  enum class SpoolSync { fdatasync, syncfs } spool_sync = SpoolSync::fdatasync;
 };
 
 struct Vault {

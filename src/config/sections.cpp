@@ -71,8 +71,14 @@ bool valid_cidr(const std::string& text) {
 }
 
 Relay read_relay(const TableReader& r) {
-  r.allow_only({"listen", "socket", "state_dir", "max_message_size", "tls", "allow_from", "user"});
+  r.allow_only({"listen", "socket", "state_dir", "max_message_size", "tls", "allow_from", "user",
+                "spool_sync"});
   Relay relay;
+  if (auto v = r.string("spool_sync")) {
+    if (*v == "syncfs") relay.spool_sync = Relay::SpoolSync::syncfs;
+    else if (*v != "fdatasync")
+      r.fail("spool_sync", "expected \"fdatasync\" or \"syncfs\", got " + in_quotes(*v));
+  }
   if (auto v = r.string_list("allow_from")) relay.allow_from = std::move(*v);
   if (auto v = r.name("user")) relay.user = std::move(*v);
   for (std::size_t i = 0; i < relay.allow_from.size(); ++i)

@@ -156,7 +156,11 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   // One verifier thread: each Argon2id check takes ~64 MiB of memory.
   asio::thread_pool workers(1);
   spool::RecoveryReport recovery;
-  auto spool = spool::Spool::open("spool", &recovery);
+  spool::Options spool_options;
+  spool_options.sync_mode = config.relay.spool_sync == config::Relay::SpoolSync::syncfs
+                                ? spool::SyncMode::syncfs
+                                : spool::SyncMode::fdatasync_each;
+  auto spool = spool::Spool::open("spool", &recovery, spool_options);
   if (!spool) {
     spdlog::critical("cannot open the spool: {}", spool.error().message);
     return 74;  // EX_IOERR

@@ -348,6 +348,10 @@ TEST(ConfigErrors, ListenRules) {
   EXPECT_THAT(m, HasSubstr("name the client networks allowed to connect in [relay] allow_from"));
   m = error_of("[relay]\nallow_from = [\"10.0.0.0/33\"]\n");
   EXPECT_THAT(m, HasSubstr("relay.allow_from: expected CIDR networks"));
+  m = error_of("[relay]\nspool_sync = \"never\"\n");
+  EXPECT_THAT(m, HasSubstr("relay.spool_sync: expected \"fdatasync\" or \"syncfs\""));
+  EXPECT_EQ(parse("[relay]\nspool_sync = \"syncfs\"\n", "f")->relay.spool_sync,
+            Relay::SpoolSync::syncfs);
   m = error_of("[relay]\nallow_from = [\"example.com\"]\n");
   EXPECT_THAT(m, HasSubstr("relay.allow_from: expected CIDR networks"));
 
