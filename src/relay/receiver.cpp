@@ -175,7 +175,9 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
     if (auto c = policy::RateCounters::from_json(*saved); c) ctx.counters = std::move(*c);
     else spdlog::warn("rate counters unreadable, starting from zero: {}", c.error().message);
   }
-  ctx.identities();
+  if (ctx.identities()->identities().empty())
+    spdlog::warn("no client identities yet: nothing can be relayed until one is added "
+                 "(smtpguard client add NAME ...)");
 
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp;
   std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> local;

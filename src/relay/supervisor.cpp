@@ -109,7 +109,7 @@ int run(const config::Config& config, const RelayOptions&) {
   Prepared p;
   p.config = config;
   std::error_code ec;
-  p.config.relay.state_dir = std::filesystem::absolute(config.relay.state_dir, ec);
+  p.config.relay.state_dir = std::filesystem::absolute(config.relay.state_dir, ec).lexically_normal();
   if (!p.config.relay.socket.empty())
     p.config.relay.socket = std::filesystem::absolute(config.relay.socket, ec).string();
   else
