@@ -2,6 +2,7 @@
 // if it dies, and speaks to systemd.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -62,6 +63,7 @@ Result<void> prepare_state(const Prepared& p) {
 }
 
 pid_t start_receiver(Prepared& p, int ready_fd) {
+  pid_t supervisor = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   // Child: unblock signals, move into the state directory, drop root.
@@ -86,6 +88,9 @@ pid_t start_receiver(Prepared& p, int ready_fd) {
   } else {
     lock_down_process();
   }
+  // Die with the supervisor (set after the uid change, which clears it).
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != supervisor) ::_exit(0);
   int rc = run_receiver(p.config, p.listeners, p.audit_fd, ready_fd, std::move(*tls));
   ::_exit(rc);
 }
@@ -106,6 +111,8 @@ bool wait_ready(int fd, pid_t pid) {
 }  // namespace
 
 int run(const config::Config& config, const RelayOptions&) {
+  // A closed log pipe must not kill the supervisor (and orphan the receiver).
+  ::signal(SIGPIPE, SIG_IGN);
   Prepared p;
   p.config = config;
   std::error_code ec;
