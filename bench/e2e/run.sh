@@ -10,6 +10,7 @@
 # usage: bench/e2e/run.sh            (as root: Exim needs its setuid re-exec)
 # env:   BUILD=/work/build-bench  POINTS="1 20 50"  MESSAGES=2000  TIME_CAP=30
 #        SIZE=1000  RSS_SESSIONS=200  SERVERS="sink exim smtpguard"  ROUNDS=1
+#        SPOOL_SYNC=fdatasync|syncfs ([relay] spool_sync; unset: smtpguard's default)
 #        SKIP_BUILD=1 (use existing binaries)  KEEP=1 (keep the work dir)
 set -euo pipefail
 
@@ -151,6 +152,7 @@ start_smtpguard() {
 listen = ["127.0.0.1:${PORT[smtpguard]}"]
 state_dir = "$WORK/sg/state"
 EOF
+  [[ -z ${SPOOL_SYNC:-} ]] || echo "spool_sync = \"$SPOOL_SYNC\"" >>"$conf"
   "$sg" --config "$conf" client add bench --ip 127.0.0.1/32 --allowed-sender '*@bench.example' \
     --max-recipients 100 >"$WORK/sg/client-add.log" 2>&1 ||
     die "client add failed: $(cat "$WORK/sg/client-add.log")"
@@ -230,7 +232,7 @@ main() {
   WORK=$(mktemp -d "$BUILD/bench-e2e/run.XXXXXX")
   chmod 755 "$WORK"
   RESULTS=$WORK/results.jsonl
-  log "work dir $WORK; servers: $SERVERS"
+  log "work dir $WORK; servers: $SERVERS; spool_sync: ${SPOOL_SYNC:-default}"
   local machine
   machine="nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -258,6 +260,7 @@ main() {
   [[ $SERVERS == *exim* ]] && spooled+=" exim=$(grep -c ' <= ' "$WORK/exim/log/mainlog" || true)"
   [[ $SERVERS == *smtpguard* ]] &&
     spooled+=" smtpguard=$(find "$WORK/sg/state/spool/queue" "$WORK/sg/state/spool/hold" -type f | wc -l)"
+  cp "$RESULTS" "$BUILD/bench-e2e/last-results.jsonl"
   python3 "$SRC/bench/e2e/table.py" "$RESULTS" "$machine" "$MESSAGES" "$TIME_CAP" "$SIZE" "$spooled" "$ROUNDS"
 }
 

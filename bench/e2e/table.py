@@ -95,6 +95,18 @@ if "exim" in servers and "smtpguard" in servers:
               f'| {ratio(g.get("p50_ms"), e.get("p50_ms"))} | {ratio(g.get("p99_ms"), e.get("p99_ms"))} '
               f'| {ratio(g.get("peak_sum_pss_kb"), e.get("peak_sum_pss_kb"))} |')
 
+if int(rounds) > 1:
+    print("\nSpread: accepted msg/s of every round (smtp_load / smtp-source)\n")
+    print("| sessions | server | smtp_load | smtp-source |")
+    print("|---:|---|---|---|")
+    for p in points:
+        for s in servers:
+            per_tool = []
+            for tool in ("smtp_load", "smtp_source"):
+                per_tool.append(" ".join(fmt(r["r"].get("msgs_per_s")) for r in rows if
+                                         r["server"] == s and r["point"] == p and r["tool"] == tool))
+            print(f"| {p} | {NAMES[s]} | {per_tool[0]} | {per_tool[1]} |")
+
 reuse = [r for r in rows if r["tool"] == "smtp_load_reuse"]
 if reuse:
     print("\nPeak memory with many sessions open at once (smtp_load --reuse: connections stay open)\n")
