@@ -146,15 +146,16 @@ def free_port():
 class Relay:
     """`smtpguard relay` on a free loopback port with its own state dir."""
 
-    def __init__(self, workdir, extra_config="", name="relay"):
+    def __init__(self, workdir, extra_config="", name="relay", host="127.0.0.1"):
         self.workdir = workdir
+        self.host = host
         self.state = os.path.join(workdir, name + "-state")
         self.port = free_port()
         self.socket = os.path.join(self.state, "submit.sock")
         self.config = os.path.join(workdir, name + ".toml")
         with open(self.config, "w") as f:
-            f.write('[relay]\nlisten = ["127.0.0.1:%d"]\nstate_dir = "%s"\n%s\n'
-                    % (self.port, self.state, extra_config))
+            f.write('[relay]\nlisten = ["%s:%d"]\nstate_dir = "%s"\n%s\n'
+                    % (host, self.port, self.state, extra_config))
         self.proc = None
         self.log_path = os.path.join(workdir, name + ".log")
 
@@ -174,7 +175,7 @@ class Relay:
             if self.proc.poll() is not None:
                 raise RuntimeError("relay exited: " + self.logs())
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                with socket.create_connection((self.host, self.port), timeout=1) as s:
                     s.recv(100)
                 if os.path.exists(self.socket):
                     return

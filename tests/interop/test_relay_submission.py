@@ -7,12 +7,11 @@ import os
 import pwd
 import smtplib
 import socket
-import ssl
 import subprocess
 import time
 import unittest
 
-from harness import (EX_NOPERM, EX_OK, EX_TEMPFAIL, Relay, SmtpguardTestCase, TestCA)
+from harness import EX_OK, Relay, SmtpguardTestCase
 
 SHOP_PW = "s3cret/with&odd+chars"
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -315,50 +314,6 @@ $m->send(); echo "sent\\n";
                 s.login("newapp", "pw-new-app")
         self.assertTrue(c.cmd("NOOP").startswith("250"))
         c.close()
-
-
-class RelayTlsListenerTest(SmtpguardTestCase):
-    """A non-loopback listener (0.0.0.0; the test still connects over
-    loopback) offers AUTH only after STARTTLS."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        ca = TestCA(cls.tmp)
-        cls.ca = ca
-        cert, key = ca.leaf("relay", dns=["localhost"], ips=["127.0.0.1"])
-        cls.relay = Relay(cls.tmp, 'allow_from = ["127.0.0.0/8"]\n'
-                          '[relay.tls]\ncert_file = "%s"\nkey_file = "%s"\n' % (cert, key))
-        # Listen on all addresses; traffic in this test stays on loopback.
-        with open(cls.relay.config) as f:
-            text = f.read().replace('listen = ["127.0.0.1:', 'listen = ["0.0.0.0:')
-        with open(cls.relay.config, "w") as f:
-            f.write(text)
-        r = cls.relay.cli("client", "add", "shop", "--password-stdin", "--allowed-sender",
-                          "*@shop.example.com", input=SHOP_PW + "\n")
-        assert r.returncode == 0, r.stderr
-        cls.relay.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.relay.stop()
-        super().tearDownClass()
-
-    def test_auth_needs_tls_first(self):
-        c = RawClient(self.relay.port)
-        ehlo = c.cmd("EHLO t.test")
-        self.assertIn("STARTTLS", ehlo)
-        self.assertNotIn("AUTH", ehlo)
-        self.assertRegex(c.cmd("AUTH PLAIN AHNob3AAeA=="), "^5")
-        c.close()
-        ctx = ssl.create_default_context(cafile=self.ca.cert)
-        before = self.relay.queue_ids()
-        with smtplib.SMTP("127.0.0.1", self.relay.port, timeout=30) as s:
-            s.starttls(context=ctx)
-            s.login("shop", SHOP_PW)
-            s.sendmail("a@shop.example.com", ["x@example.net"],
-                       message("a@shop.example.com", "x@example.net", "over tls"))
-        self.assertEqual(len([i for i in self.relay.queue_ids() if i not in before]), 1)
 
 
 if __name__ == "__main__":
