@@ -8,10 +8,10 @@
 namespace sg::cli {
 
 void add_relay_command(CLI::App& app, Globals& globals) {
-  auto* cmd = app.add_subcommand(
-      "relay",
-      "Run the relay in the foreground: local SMTP submission on [relay] listen and the\n"
-      "unix socket, per-identity policy, and a durable spool. Started as root it drops\n"
+  auto* cmd = app.add_subcommand("relay", "Run the local submission relay (foreground)");
+  cmd->footer(
+      "Local SMTP submission on [relay] listen and the unix socket, per-identity policy,\n"
+      "and a durable spool (a 250 means the message is fsync'd). Started as root it drops\n"
       "to the unprivileged user smtpguard (or nobody) for everything that reads client\n"
       "bytes. Logs to stderr; systemd Type=notify; SIGTERM stops it without losing any\n"
       "accepted message, SIGHUP re-reads the client identities.");

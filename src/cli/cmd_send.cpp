@@ -86,10 +86,10 @@ int run_send(const Globals& globals, const SendOptions& opts) {
 
 void add_send_command(CLI::App& app, Globals& globals) {
   auto opts = std::make_shared<SendOptions>();
-  auto* cmd = app.add_subcommand(
-      "send",
-      "Submit one RFC 5322 message from stdin straight to an upstream with the sealed\n"
-      "credential (admin use; applications go through the relay). Prints the upstream's\n"
+  auto* cmd = app.add_subcommand("send", "Send one message from stdin straight upstream (admin use)");
+  cmd->footer(
+      "Submits one RFC 5322 message from stdin straight to an upstream with the sealed\n"
+      "credential (applications go through the relay instead). Prints the upstream's\n"
       "reply, for SES the message id. Exit 0 when accepted for every recipient, 75 on 4xx,\n"
       "69 on 5xx, 77 when the credential is refused, 78 on configuration errors.");
   cmd->add_flag("--direct", opts->direct, "Deliver straight upstream (required)");

@@ -42,10 +42,11 @@ int run_verify(const Globals& globals, const VerifyOptions& opts) {
 
 void add_verify_command(CLI::App& app, Globals& globals) {
   auto opts = std::make_shared<VerifyOptions>();
-  auto* cmd = app.add_subcommand(
-      "verify",
-      "Check an upstream: connect, EHLO, STARTTLS, AUTH with the sealed credential, QUIT.\n"
-      "Never sends mail. Exits 0 only when the login succeeded.");
+  auto* cmd = app.add_subcommand("verify", "Check an upstream's TLS and login; sends no mail");
+  cmd->footer(
+      "Connects, EHLO, STARTTLS (or implicit TLS), AUTH with the sealed credential, QUIT.\n"
+      "Never sends mail. Exits 0 only when the login succeeded; 77 when the credential\n"
+      "is refused, 69 when TLS verification fails, 75 when the server cannot be reached.");
   cmd->add_option("upstream", opts->upstream,
                   "Upstream name ([upstream.NAME]); optional when only one is configured");
   cmd->add_option("--passphrase-fd", opts->passphrase_fd,
