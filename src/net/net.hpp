@@ -41,8 +41,10 @@ class UpstreamClient {
  public:
   // `password` may be null when the upstream needs no login; it is not
   // owned and must outlive the client.
+  // `ca_pem`, when given, replaces reading upstream.ca_file (a process that
+  // dropped privileges reads the file beforehand).
   UpstreamClient(asio::io_context& io, const config::Upstream& upstream, std::string username,
-                 const Secret* password, Trace trace = {});
+                 const Secret* password, Trace trace = {}, const std::string* ca_pem = nullptr);
   ~UpstreamClient();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;

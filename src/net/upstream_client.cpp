@@ -56,10 +56,10 @@ struct UpstreamClient::Impl {
   std::string config_error;
 
   Impl(asio::io_context& io_, const config::Upstream& up, std::string user, const Secret* pw,
-       Trace tr)
+       Trace tr, const std::string* ca_pem)
       : io(io_), upstream(up), username(std::move(user)), password(pw), trace(std::move(tr)) {
     where = fmt::format("{}:{}", upstream.host, upstream.port);
-    setup_tls_context();
+    setup_tls_context(ca_pem);
     stream_holder.emplace(io, tls_context);
   }
 
@@ -69,12 +69,14 @@ struct UpstreamClient::Impl {
     if (trace) trace(line);
   }
 
-  void setup_tls_context() {
+  void setup_tls_context(const std::string* ca_pem) {
     SSL_CTX* ctx = tls_context.native_handle();
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     tls_context.set_verify_mode(asio::ssl::verify_peer);
     asio::error_code ec;
-    if (upstream.ca_file.empty()) {
+    if (ca_pem != nullptr && !upstream.ca_file.empty()) {
+      tls_context.add_certificate_authority(asio::buffer(*ca_pem), ec);
+    } else if (upstream.ca_file.empty()) {
       tls_context.set_default_verify_paths(ec);
     } else {
       tls_context.load_verify_file(upstream.ca_file, ec);
@@ -299,8 +301,10 @@ struct UpstreamClient::Impl {
 };
 
 UpstreamClient::UpstreamClient(asio::io_context& io, const config::Upstream& upstream,
-                               std::string username, const Secret* password, Trace trace)
-    : impl_(std::make_unique<Impl>(io, upstream, std::move(username), password, std::move(trace))) {}
+                               std::string username, const Secret* password, Trace trace,
+                               const std::string* ca_pem)
+    : impl_(std::make_unique<Impl>(io, upstream, std::move(username), password, std::move(trace),
+                                   ca_pem)) {}
 
 UpstreamClient::~UpstreamClient() = default;
 

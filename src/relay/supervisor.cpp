@@ -16,6 +16,7 @@
 
 #include "base/file.hpp"
 #include "relay/privileges.hpp"
+#include "relay/deliverer.hpp"
 #include "relay/receiver.hpp"
 #include "relay/relay.hpp"
 
@@ -95,6 +96,43 @@ pid_t start_receiver(Prepared& p, int ready_fd) {
   ::_exit(rc);
 }
 
+pid_t start_deliverer(Prepared& p, const std::optional<vault::Credential>& credential,
+                      int ready_fd) {
+  pid_t supervisor = ::getpid();
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  if (::chdir(p.config.relay.state_dir.c_str()) != 0) ::_exit(73);
+  // Files only root may read are read now: the upstream's private CA.
+  std::optional<std::string> ca_pem;
+  if (const auto& ca = p.config.upstreams.front().ca_file; !ca.empty()) {
+    auto pem = read_file(ca, 1u << 20);
+    if (!pem) {
+      spdlog::critical("deliverer: {}", pem.error().message);
+      ::_exit(66);
+    }
+    ca_pem = std::move(*pem);
+  }
+  if (p.run_as) {
+    if (auto r = drop_privileges(*p.run_as); !r) {
+      spdlog::critical("deliverer: {}", r.error().message);
+      ::_exit(77);
+    }
+  } else {
+    lock_down_process();
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != supervisor) ::_exit(0);
+  std::optional<vault::Credential> mine;
+  if (credential) mine.emplace(vault::Credential{credential->name, credential->username,
+                                                 credential->upstream_host,
+                                                 credential->password.clone(),
+                                                 credential->created_at, credential->rotated_at});
+  ::_exit(run_deliverer(p.config, std::move(mine), std::move(ca_pem), p.audit_fd, ready_fd));
+}
+
 bool wait_ready(int fd, pid_t pid) {
   char c = 0;
   ssize_t n;
@@ -156,7 +194,7 @@ int run(const config::Config& config, const RelayOptions&) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
 
-  std::deque<std::chrono::steady_clock::time_point> restarts;
+  std::deque<std::chrono::steady_clock::time_point> restarts, deliverer_restarts;
   auto spawn = [&]() -> pid_t {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
@@ -170,7 +208,32 @@ int run(const config::Config& config, const RelayOptions&) {
     spdlog::critical("the receiver did not start");
     return 71;
   }
-  spdlog::info("relay ready (receiver pid {})", receiver);
+  // The deliverer: the upstream credential is unsealed here, as root, and
+  // handed to the deliverer only (the receiver was forked before it existed).
+  std::optional<vault::Credential> credential;
+  bool can_deliver = !p.config.upstreams.empty();
+  if (can_deliver && !p.config.upstreams.front().credential.empty()) {
+    harden_process();
+    auto loaded = vault::load_credential(p.config, p.config.upstreams.front().credential, {});
+    if (loaded) {
+      credential.emplace(std::move(*loaded));
+    } else {
+      spdlog::critical("no delivery: {}; accepted mail stays queued", loaded.error().message);
+      can_deliver = false;
+    }
+  }
+  auto spawn_deliverer = [&]() -> pid_t {
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
+    pid_t pid = start_deliverer(p, credential, pipefd[1]);
+    ::close(pipefd[1]);
+    if (pid < 0 || !wait_ready(pipefd[0], pid)) return -1;
+    return pid;
+  };
+  pid_t deliverer = can_deliver ? spawn_deliverer() : -1;
+  if (can_deliver && deliverer < 0) spdlog::error("the deliverer did not start");
+  spdlog::info("relay ready (receiver pid {}{})", receiver,
+               deliverer > 0 ? ", deliverer pid " + std::to_string(deliverer) : std::string());
   sd_notify(0, "READY=1\nSTATUS=accepting mail");
 
   for (;;) {
@@ -180,6 +243,12 @@ int run(const config::Config& config, const RelayOptions&) {
     if (sig == SIGHUP) {
       ::kill(receiver, SIGHUP);
       continue;
+    }
+    if ((sig == SIGTERM || sig == SIGINT) && deliverer > 0) {
+      ::kill(deliverer, SIGTERM);
+      int status = 0;
+      while (::waitpid(deliverer, &status, 0) < 0 && errno == EINTR) {
+      }
     }
     if (sig == SIGTERM || sig == SIGINT) {
       sd_notify(0, "STOPPING=1");
@@ -196,6 +265,21 @@ int run(const config::Config& config, const RelayOptions&) {
     int status = 0;
     pid_t dead;
     while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (dead == deliverer) {
+        auto now = std::chrono::steady_clock::now();
+        deliverer_restarts.push_back(now);
+        while (!deliverer_restarts.empty() &&
+               now - deliverer_restarts.front() > std::chrono::minutes(1))
+          deliverer_restarts.pop_front();
+        if (static_cast<int>(deliverer_restarts.size()) > kMaxRestartsPerMinute) {
+          spdlog::critical("deliverer restarted too often; mail stays queued");
+          deliverer = -1;
+        } else {
+          spdlog::error("deliverer exited; restarting");
+          deliverer = spawn_deliverer();
+        }
+        continue;
+      }
       if (dead != receiver) continue;
       spdlog::error("receiver exited ({}); restarting",
                     WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))

@@ -1,0 +1,91 @@
+"""The relay end to end: a client submits to the relay under its own identity,
+the deliverer (the only process holding the sealed credential) takes it to a
+real SMTP server that requires STARTTLS and one exact login; a recipient the
+server refuses for good comes back to the sender as a DSN."""
+import smtplib
+import time
+import unittest
+
+from harness import AuthServer, Relay, SmtpguardTestCase, TestCA
+
+USER = "AKIAIOSFODNN7EXAMPLE"
+UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
+APP_PW = "app-password"
+
+
+class RelayDeliveryTest(SmtpguardTestCase):
+
+    def start_relay(self, server, name):
+        relay = Relay(self.tmp, '[upstream.test]\nhost = "localhost"\nport = %d\n'
+                      'tls = "starttls"\nca_file = "%s"\ncredential = "ses"\ntimeout_seconds = 10\n'
+                      % (server.port, self.ca.cert), name=name)
+        for args, stdin in ((["vault", "init"], None),
+                            (["vault", "set", "ses", "--username", USER], UPSTREAM_PW + "\n"),
+                            (["client", "add", "shop", "--password-stdin", "--allowed-sender",
+                              "*@shop.example.com"], APP_PW + "\n")):
+            r = relay.cli(*args, input=stdin)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        relay.start()
+        self.addCleanup(relay.stop)
+        return relay
+
+    def wait_for(self, predicate, seconds=20):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ca = TestCA(cls.tmp)
+        cls.cert, cls.key = cls.ca.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+
+    def test_accepted_mail_arrives_upstream_byte_exact(self):
+        server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW)
+        self.peers.append(server)
+        relay = self.start_relay(server, "deliver")
+        data = ("From: a@shop.example.com\r\nTo: x@example.net\r\nSubject: end to end\r\n\r\n"
+                ".dot line\r\nbody\r\n")
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as s:
+            s.login("shop", APP_PW)
+            for n in range(3):
+                s.sendmail("a@shop.example.com", ["x@example.net", "y@example.net"],
+                           data.replace("end to end", "end to end %d" % n))
+        self.assertTrue(self.wait_for(lambda: len(server.messages()) == 3), relay.logs())
+        for m in server.messages():
+            self.assertEqual(m["login"], USER)
+            self.assertTrue(m["tls"])
+            self.assertEqual(m["mail_from"], "a@shop.example.com")
+            self.assertEqual(sorted(m["rcpt_tos"]), ["x@example.net", "y@example.net"])
+            self.assertIn("\r\n.dot line\r\nbody\r\n", m["data"])
+        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []))
+        delivered = [e for e in relay.audit() if e["event"] == "delivered"]
+        self.assertEqual(len(delivered), 6)
+        self.assertTrue(all(e["upstream_id"] for e in delivered), delivered)
+        log = open(relay.log_path).read() + open(relay.state + "/audit.jsonl").read()
+        self.assertNotIn(UPSTREAM_PW, log)
+
+    def test_permanent_refusal_bounces_to_the_sender(self):
+        server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW,
+                            extra=["--reply-on-rcpt", "550 5.1.1 no such user"])
+        self.peers.append(server)
+        relay = self.start_relay(server, "bounce")
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as s:
+            s.login("shop", APP_PW)
+            s.sendmail("a@shop.example.com", ["nobody@example.net"],
+                       "From: a@shop.example.com\r\nSubject: will bounce\r\n\r\nx\r\n")
+        # The message fails, its DSN (to a@shop.example.com, null sender) is
+        # refused by the same server too and, being a bounce, is not bounced.
+        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []), relay.logs())
+        events = relay.audit()
+        bounced = [e for e in events if e["event"] == "bounced"]
+        self.assertEqual([e["recipient"] for e in bounced], ["nobody@example.net",
+                                                             "a@shop.example.com"])
+        self.assertIn("550", bounced[0]["reply"])
+
+
+if __name__ == "__main__":
+    unittest.main()
