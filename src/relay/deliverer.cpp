@@ -113,55 +113,73 @@ class Deliverer {
     if (!committed) spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
   }
 
+  static void merge(delivery::Changes& into, const delivery::Changes& c) {
+    into.delivered.insert(into.delivered.end(), c.delivered.begin(), c.delivered.end());
+    into.deferred.insert(into.deferred.end(), c.deferred.begin(), c.deferred.end());
+    into.failed.insert(into.failed.end(), c.failed.begin(), c.failed.end());
+  }
+
+  // One transaction for `rcpts` (envelope indices); false when the session broke.
+  asio::awaitable<bool> send_chunk(spool::Envelope& env, const std::string& data,
+                                   const std::vector<std::size_t>& rcpts, std::int64_t now,
+                                   delivery::Changes& changes) {
+    std::string error;
+    if (!co_await ensure_session(error)) {
+      merge(changes, delivery::apply_connection_failure(env, error, now, policy_, rng_));
+      co_return false;
+    }
+    // Recorded before DATA: a crash from here on may cause one duplicate,
+    // never a loss.
+    env.in_flight = true;
+    (void)spool_.update_envelope(env);
+    smtp::Message m;
+    m.envelope.mail_from = env.mail_from;
+    for (std::size_t i : rcpts) m.envelope.rcpt_to.push_back(env.recipients[i].address);
+    m.data = data;
+    auto sent = co_await client_->send(std::move(m));
+    delivery::Transaction t;
+    t.recipients = rcpts;
+    bool alive = sent.ok();
+    if (sent) {
+      for (const auto& r : sent->recipient_replies)
+        t.rcpt_replies.push_back(r.code == 0 ? std::nullopt : std::optional<smtp::Reply>(r));
+      t.final_reply = sent->final_reply;
+    } else {
+      t.connection_error = sent.error().message;
+      co_await client_->quit();
+      client_.reset();
+    }
+    merge(changes, delivery::apply_transaction(env, t, now, policy_, rng_));
+    env.in_flight = false;
+    co_return alive;
+  }
+
   asio::awaitable<void> deliver(const std::string& id) {
-    auto loaded = spool_.load(id);
-    if (!loaded) co_return;  // removed meanwhile, or damaged (load says which)
-    spool::Envelope env = loaded->envelope;
+    // The envelope first: a message that is not due costs no body read.
+    auto head = spool_.load_envelope(id);
+    if (!head) co_return;  // removed meanwhile, or damaged (load says which)
+    spool::Envelope env = *head;
     std::int64_t now = unix_now();
     delivery::Changes changes = delivery::expire_overdue(env, now, policy_);
     std::vector<std::size_t> due = delivery::recipients_due(env, now);
-    if (!due.empty()) {
-      std::string error;
-      if (!co_await ensure_session(error)) {
-        auto c = delivery::apply_connection_failure(env, error, now, policy_, rng_);
-        changes.deferred.insert(changes.deferred.end(), c.deferred.begin(), c.deferred.end());
-        changes.failed.insert(changes.failed.end(), c.failed.begin(), c.failed.end());
-      } else {
-        // Recorded before DATA: a crash from here on may cause one duplicate,
-        // never a loss.
-        env.in_flight = true;
-        (void)spool_.update_envelope(env);
-        smtp::Message m;
-        m.envelope.mail_from = env.mail_from;
-        for (std::size_t i : due) m.envelope.rcpt_to.push_back(env.recipients[i].address);
-        m.data = loaded->data;
-        auto sent = co_await client_->send(std::move(m));
-        delivery::Transaction t;
-        t.recipients = due;
-        if (sent) {
-          for (const auto& r : sent->recipient_replies)
-            t.rcpt_replies.push_back(r.code == 0 ? std::nullopt : std::optional<smtp::Reply>(r));
-          t.final_reply = sent->final_reply;
-        } else {
-          t.connection_error = sent.error().message;
-          co_await client_->quit();
-          client_.reset();
-        }
-        auto c = delivery::apply_transaction(env, t, now, policy_, rng_);
-        changes.delivered = c.delivered;
-        changes.deferred.insert(changes.deferred.end(), c.deferred.begin(), c.deferred.end());
-        changes.failed.insert(changes.failed.end(), c.failed.begin(), c.failed.end());
-        env.in_flight = false;
-      }
+    if (due.empty() && changes.failed.empty()) {
+      if (delivery::finished(env)) (void)spool_.remove(id);
+      co_return;
+    }
+    auto loaded = spool_.load(id);
+    if (!loaded) co_return;
+    // SES takes at most 50 recipients per transaction; other servers must
+    // take 100 (RFC 5321), so 50 is safe everywhere.
+    for (const auto& chunk :
+         delivery::split_recipients(due, delivery::kSesMaxRecipientsPerTransaction)) {
+      if (!co_await send_chunk(env, loaded->data, chunk, now, changes)) break;
     }
     audit_changes(env, changes);
     queue_dsn(env, loaded->data, changes.failed);
     if (delivery::finished(env)) {
       if (auto r = spool_.remove(id); !r) spdlog::error("cannot remove {}: {}", id, r.error().message);
-    } else if (!changes.delivered.empty() || !changes.deferred.empty() ||
-               !changes.failed.empty()) {
-      if (auto r = spool_.update_envelope(env); !r)
-        spdlog::error("cannot record the state of {}: {}", id, r.error().message);
+    } else if (auto r = spool_.update_envelope(env); !r) {
+      spdlog::error("cannot record the state of {}: {}", id, r.error().message);
     }
   }
 

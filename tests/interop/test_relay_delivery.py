@@ -22,7 +22,7 @@ class RelayDeliveryTest(SmtpguardTestCase):
         for args, stdin in ((["vault", "init"], None),
                             (["vault", "set", "ses", "--username", USER], UPSTREAM_PW + "\n"),
                             (["client", "add", "shop", "--password-stdin", "--allowed-sender",
-                              "*@shop.example.com"], APP_PW + "\n")):
+                              "*@shop.example.com", "--max-recipients", "100"], APP_PW + "\n")):
             r = relay.cli(*args, input=stdin)
             self.assertEqual(r.returncode, 0, r.stderr)
         relay.start()
@@ -65,8 +65,25 @@ class RelayDeliveryTest(SmtpguardTestCase):
         delivered = [e for e in relay.audit() if e["event"] == "delivered"]
         self.assertEqual(len(delivered), 6)
         self.assertTrue(all(e["upstream_id"] for e in delivered), delivered)
-        log = open(relay.log_path).read() + open(relay.state + "/audit.jsonl").read()
+        with open(relay.log_path) as f1, open(relay.state + "/audit.jsonl") as f2:
+            log = f1.read() + f2.read()
         self.assertNotIn(UPSTREAM_PW, log)
+
+    def test_more_than_50_recipients_are_split(self):
+        server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW)
+        self.peers.append(server)
+        relay = self.start_relay(server, "split")
+        rcpts = ["r%02d@example.net" % i for i in range(60)]
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as s:
+            s.login("shop", APP_PW)
+            s.sendmail("a@shop.example.com", rcpts,
+                       "From: a@shop.example.com\r\nSubject: many\r\n\r\nx\r\n")
+        self.assertTrue(self.wait_for(lambda: len(server.messages()) == 2), relay.logs())
+        sizes = sorted(len(m["rcpt_tos"]) for m in server.messages())
+        self.assertEqual(sizes, [10, 50])
+        got = sorted(r for m in server.messages() for r in m["rcpt_tos"])
+        self.assertEqual(got, rcpts)
+        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []))
 
     def test_permanent_refusal_bounces_to_the_sender(self):
         server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW,
