@@ -60,7 +60,8 @@ Result<void> write_file_atomic(const fs::path& path, std::string_view data, mode
     ::unlink(tmp.c_str());
     return e;
   };
-  if (::fchmod(fd, mode) != 0) return fail(make_error(Errc::io, errno_message("cannot chmod", tmp)));
+  if (::fchmod(fd, mode) != 0)
+    return fail(make_error(Errc::io, errno_message("cannot chmod", tmp)));
   if (auto r = write_all(fd, data, tmp); !r) return fail(r.error());
   if (::fsync(fd) != 0) return fail(make_error(Errc::io, errno_message("cannot fsync", tmp)));
   if (::close(fd) != 0) {
@@ -167,7 +168,9 @@ Result<FileLock> FileLock::acquire(const fs::path& path) {
   return FileLock(fd);
 }
 
-FileLock::FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+FileLock::FileLock(FileLock&& other) noexcept : fd_(other.fd_) {
+  other.fd_ = -1;
+}
 
 FileLock& FileLock::operator=(FileLock&& other) noexcept {
   if (this != &other) {

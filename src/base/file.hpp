@@ -20,8 +20,7 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
                                mode_t mode);
 
 // Reads a whole regular file; refuses anything larger than max_size.
-Result<std::string> read_file(const std::filesystem::path& path,
-                              std::size_t max_size = 64u << 20);
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_size = 64u << 20);
 
 // Reads a whole file straight into guarded memory.
 Result<Secret> read_secret_file(const std::filesystem::path& path, std::size_t max_size = 1u << 16);

@@ -25,7 +25,7 @@ enum class Errc {
   temp_failure,   // 4xx or transient network failure
   perm_failure,   // 5xx
   timeout,
-  conflict,       // already exists, locked
+  conflict,  // already exists, locked
 };
 
 struct Error {

@@ -26,9 +26,7 @@ class Secret {
   bool empty() const { return size_ == 0; }
 
   // Read access at the point of use; do not copy the view into a std::string.
-  std::string_view view() const {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
   Secret clone() const { return copy_of(view()); }
   // Constant-time comparison.
   bool equals(const Secret& other) const;

@@ -54,7 +54,9 @@ Result<Secret> read_tty_line(int tty, std::string_view prompt) {
 
 }  // namespace
 
-bool stdin_is_tty() { return ::isatty(STDIN_FILENO) == 1; }
+bool stdin_is_tty() {
+  return ::isatty(STDIN_FILENO) == 1;
+}
 
 Result<Secret> read_secret_fd(int fd) {
   Secret buf(kMaxSecret);
@@ -86,8 +88,10 @@ Result<Secret> read_secret(const SecretPrompt& how) {
     got = read_tty_line(tty, how.prompt);
     if (got && how.confirm) {
       auto again = read_tty_line(tty, "Again: ");
-      if (!again) got = again.error();
-      else if (!got->equals(*again)) got = make_error(Errc::invalid_input, "the two entries differ");
+      if (!again)
+        got = again.error();
+      else if (!got->equals(*again))
+        got = make_error(Errc::invalid_input, "the two entries differ");
     }
     if (tty != STDIN_FILENO) ::close(tty);
   }

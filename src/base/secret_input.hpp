@@ -13,9 +13,9 @@ namespace sg {
 
 struct SecretPrompt {
   std::string_view prompt = "Password: ";
-  bool confirm = false;          // ask twice on a tty
+  bool confirm = false;  // ask twice on a tty
   bool allow_empty = false;
-  std::optional<int> fd;         // read from this descriptor instead
+  std::optional<int> fd;  // read from this descriptor instead
 };
 
 Result<Secret> read_secret(const SecretPrompt& how);

@@ -15,6 +15,9 @@ std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
 // Levenshtein distance, for did-you-mean suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
+// This machine's host name (gethostname), or "localhost" when it has none;
+// for greetings, Message-IDs and DSNs.
+std::string local_hostname();
 // Seconds since the Unix epoch (wall clock); modules that need testable time
 // take it as a parameter instead.
 std::int64_t unix_now();

@@ -13,7 +13,8 @@
 namespace sg::cli {
 
 struct Globals {
-  std::string config_path;  // --config; empty: $SMTPGUARD_CONFIG, /etc/smtpguard/smtpguard.toml, defaults
+  std::string
+      config_path;  // --config; empty: $SMTPGUARD_CONFIG, /etc/smtpguard/smtpguard.toml, defaults
   int exit_code = 0;
 };
 

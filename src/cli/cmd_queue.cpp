@@ -22,7 +22,8 @@ struct QueueOptions {
 Result<std::unique_ptr<spool::Spool>> open_spool(const config::Config& cfg) {
   auto dir = cfg.relay.state_dir / "spool";
   if (::access(dir.c_str(), F_OK) != 0)
-    return make_error(Errc::not_found, "no spool at " + dir.string() + " (the relay has not run yet)");
+    return make_error(Errc::not_found,
+                      "no spool at " + dir.string() + " (the relay has not run yet)");
   spool::Options o;
   o.recover = false;
   return spool::Spool::open(dir, nullptr, o);
@@ -36,9 +37,15 @@ nlohmann::json envelope_json(const spool::Envelope& e) {
                      {"attempts", r.attempts},
                      {"last_reply", r.last_reply},
                      {"upstream_id", r.upstream_id}});
-  return {{"id", e.id},         {"received_at", e.received_at}, {"identity", e.identity},
-          {"peer", e.peer},     {"helo", e.helo},               {"mail_from", e.mail_from},
-          {"recipients", rcpts}, {"verdict", e.verdict},        {"rule", e.rule},
+  return {{"id", e.id},
+          {"received_at", e.received_at},
+          {"identity", e.identity},
+          {"peer", e.peer},
+          {"helo", e.helo},
+          {"mail_from", e.mail_from},
+          {"recipients", rcpts},
+          {"verdict", e.verdict},
+          {"rule", e.rule},
           {"held", e.held}};
 }
 

@@ -1,6 +1,5 @@
-#include <sysexits.h>
-
 #include <spdlog/spdlog.h>
+#include <sysexits.h>
 
 #include "cli/cli.hpp"
 #include "relay/relay.hpp"

@@ -86,7 +86,8 @@ int run_send(const Globals& globals, const SendOptions& opts) {
 
 void add_send_command(CLI::App& app, Globals& globals) {
   auto opts = std::make_shared<SendOptions>();
-  auto* cmd = app.add_subcommand("send", "Send one message from stdin straight upstream (admin use)");
+  auto* cmd =
+      app.add_subcommand("send", "Send one message from stdin straight upstream (admin use)");
   cmd->footer(
       "Submits one RFC 5322 message from stdin straight to an upstream with the sealed\n"
       "credential (applications go through the relay instead). Prints the upstream's\n"

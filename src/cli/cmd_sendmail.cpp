@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "base/random.hpp"
+#include "base/text.hpp"
 #include "cli/cli.hpp"
 #include "cli/message_input.hpp"
 #include "relay/listeners.hpp"
@@ -158,20 +159,14 @@ std::string local_user() {
   return pw != nullptr ? pw->pw_name : "uid" + std::to_string(::getuid());
 }
 
-std::string local_host() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // What an MSA adds when the message lacks it (RFC 6409 section 8).
 std::string complete_headers(std::string data, const smtp::Envelope& env,
                              const std::string& full_name) {
   std::string added;
   std::string eol = data.find("\r\n") != std::string::npos ? "\r\n" : "\n";
   if (smtp::header_values(data, "From").empty() && !env.mail_from.empty())
-    added += "From: " + (full_name.empty() ? "" : "\"" + full_name + "\" ") + "<" +
-             env.mail_from + ">" + eol;
+    added += "From: " + (full_name.empty() ? "" : "\"" + full_name + "\" ") + "<" + env.mail_from +
+             ">" + eol;
   if (smtp::header_values(data, "Date").empty()) {
     char date[64];
     std::time_t t = std::time(nullptr);
@@ -181,7 +176,7 @@ std::string complete_headers(std::string data, const smtp::Envelope& env,
     added += std::string("Date: ") + date + eol;
   }
   if (smtp::header_values(data, "Message-ID").empty())
-    added += "Message-ID: <" + random_hex(12) + "@" + local_host() + ">" + eol;
+    added += "Message-ID: <" + random_hex(12) + "@" + local_hostname() + ">" + eol;
   return added + data;
 }
 
@@ -194,7 +189,7 @@ int exit_code_for_reply(const smtp::Reply& r) {
 // Runs one SMTP transaction over the blocking socket.
 int submit(int sock, smtp::Message message) {
   smtp::ClientOptions options;
-  options.ehlo_name = local_host();
+  options.ehlo_name = local_hostname();
   smtp::ClientSession session(options);
   std::size_t rcpts = message.envelope.rcpt_to.size();
   std::vector<std::string> addresses = message.envelope.rcpt_to;
@@ -272,7 +267,7 @@ int run_sendmail(const Globals& globals, const std::vector<std::string>& args) {
   }
   auto data = read_message(STDIN_FILENO, cfg->relay.max_message_size, parsed->req.dot_ends_input);
   if (!data) return fail(data.error());
-  auto msg = build_message(parsed->req, std::move(*data), local_user() + "@" + local_host());
+  auto msg = build_message(parsed->req, std::move(*data), local_user() + "@" + local_hostname());
   if (!msg) return fail(EX_USAGE, msg.error().message);
   msg->data = complete_headers(std::move(msg->data), msg->envelope, parsed->req.full_name);
   int rc = submit(*sock, std::move(*msg));

@@ -22,8 +22,8 @@ int run_verify(const Globals& globals, const VerifyOptions& opts) {
   std::string username = access->credential ? access->credential->username : "";
   auto trace = [](const std::string& line) { std::cout << "  " << line << "\n"; };
   std::cout << "verifying upstream " << up.name << " (" << up.host << ":" << up.port << ")\n";
-  auto result = net::run_blocking<Result<void>>(
-      [&](asio::io_context& io) -> asio::awaitable<Result<void>> {
+  auto result =
+      net::run_blocking<Result<void>>([&](asio::io_context& io) -> asio::awaitable<Result<void>> {
         net::UpstreamClient client(io, up, username, password, trace);
         auto opened = co_await client.open();
         co_await client.quit();

@@ -14,21 +14,36 @@ namespace sg::cli {
 
 int exit_code_for(Errc code) {
   switch (code) {
-    case Errc::invalid_input: return EX_DATAERR;
-    case Errc::not_found: return EX_NOINPUT;
-    case Errc::permission: return EX_NOPERM;
-    case Errc::io: return EX_IOERR;
-    case Errc::crypto: return EX_DATAERR;
-    case Errc::corrupt: return EX_DATAERR;
-    case Errc::unsupported: return EX_DATAERR;
-    case Errc::config: return EX_CONFIG;
-    case Errc::protocol: return EX_PROTOCOL;
-    case Errc::tls: return EX_UNAVAILABLE;
-    case Errc::auth: return EX_NOPERM;
-    case Errc::temp_failure: return EX_TEMPFAIL;
-    case Errc::perm_failure: return EX_UNAVAILABLE;
-    case Errc::timeout: return EX_TEMPFAIL;
-    case Errc::conflict: return EX_CANTCREAT;
+    case Errc::invalid_input:
+      return EX_DATAERR;
+    case Errc::not_found:
+      return EX_NOINPUT;
+    case Errc::permission:
+      return EX_NOPERM;
+    case Errc::io:
+      return EX_IOERR;
+    case Errc::crypto:
+      return EX_DATAERR;
+    case Errc::corrupt:
+      return EX_DATAERR;
+    case Errc::unsupported:
+      return EX_DATAERR;
+    case Errc::config:
+      return EX_CONFIG;
+    case Errc::protocol:
+      return EX_PROTOCOL;
+    case Errc::tls:
+      return EX_UNAVAILABLE;
+    case Errc::auth:
+      return EX_NOPERM;
+    case Errc::temp_failure:
+      return EX_TEMPFAIL;
+    case Errc::perm_failure:
+      return EX_UNAVAILABLE;
+    case Errc::timeout:
+      return EX_TEMPFAIL;
+    case Errc::conflict:
+      return EX_CANTCREAT;
   }
   return EX_SOFTWARE;
 }
@@ -38,7 +53,9 @@ int fail(int exit_code, const std::string& message) {
   return exit_code;
 }
 
-int fail(const Error& error) { return fail(exit_code_for(error.code), error.message); }
+int fail(const Error& error) {
+  return fail(exit_code_for(error.code), error.message);
+}
 
 Result<config::Config> load_config(const Globals& globals) {
   std::string path = globals.config_path;
@@ -110,7 +127,9 @@ int main(int argc, char** argv) {
   add_client_commands(app, globals);
   add_relay_command(app, globals);
   add_queue_commands(app, globals);
-  app.add_subcommand("sendmail", "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");
+  app.add_subcommand(
+      "sendmail",
+      "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");
 
   try {
     app.parse(argc, argv);

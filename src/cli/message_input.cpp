@@ -48,9 +48,12 @@ Result<smtp::Message> build_message(const EnvelopeRequest& req, std::string data
   } else {
     auto from = smtp::header_values(data, "From");
     auto addrs = from.empty() ? std::vector<std::string>{} : smtp::parse_address_list(from.front());
-    if (!addrs.empty()) msg.envelope.mail_from = addrs.front();
-    else if (!fallback_sender.empty()) msg.envelope.mail_from = fallback_sender;
-    else return make_error(Errc::invalid_input, "no sender: give -f ADDRESS or a From: header");
+    if (!addrs.empty())
+      msg.envelope.mail_from = addrs.front();
+    else if (!fallback_sender.empty())
+      msg.envelope.mail_from = fallback_sender;
+    else
+      return make_error(Errc::invalid_input, "no sender: give -f ADDRESS or a From: header");
   }
   msg.data = std::move(data);
   return msg;

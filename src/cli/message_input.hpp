@@ -12,9 +12,9 @@
 namespace sg::cli {
 
 struct EnvelopeRequest {
-  std::string from;          // -f
+  std::string from;  // -f
   bool from_given = false;
-  std::string full_name;     // -F, for an added From: header
+  std::string full_name;         // -F, for an added From: header
   bool read_recipients = false;  // -t
   bool dot_ends_input = false;   // classic sendmail without -i/-oi
   std::vector<std::string> recipients;

@@ -11,9 +11,10 @@ Result<UpstreamAccess> open_upstream(const Globals& globals, const std::string& 
   const config::Upstream* up = nullptr;
   if (name.empty()) {
     if (cfg->upstreams.empty())
-      return make_error(Errc::config, "no [upstream.NAME] is configured in " +
-                                          (cfg->source.empty() ? std::string("the embedded defaults")
-                                                               : cfg->source.string()));
+      return make_error(
+          Errc::config,
+          "no [upstream.NAME] is configured in " +
+              (cfg->source.empty() ? std::string("the embedded defaults") : cfg->source.string()));
     if (cfg->upstreams.size() > 1) {
       std::string names;
       for (const auto& u : cfg->upstreams) names += (names.empty() ? "" : ", ") + u.name;
@@ -23,7 +24,8 @@ Result<UpstreamAccess> open_upstream(const Globals& globals, const std::string& 
     up = &cfg->upstreams.front();
   } else {
     up = cfg->find_upstream(name);
-    if (up == nullptr) return make_error(Errc::config, "no upstream called '" + name + "' is configured");
+    if (up == nullptr)
+      return make_error(Errc::config, "no upstream called '" + name + "' is configured");
   }
   UpstreamAccess access{*cfg, *up, std::nullopt};
   if (!up->credential.empty()) {

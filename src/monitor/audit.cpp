@@ -14,7 +14,9 @@ Result<AuditLog> AuditLog::open(const std::filesystem::path& path) {
   return AuditLog(fd);
 }
 
-AuditLog AuditLog::adopt(int fd) { return AuditLog(fd); }
+AuditLog AuditLog::adopt(int fd) {
+  return AuditLog(fd);
+}
 
 AuditLog::AuditLog(AuditLog&& other) noexcept : fd_(other.fd_), failures_(other.failures_) {
   other.fd_ = -1;

@@ -10,9 +10,8 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/result.hpp"
 

@@ -25,13 +25,13 @@ namespace sg::net {
 struct TlsInfo {
   std::string version;  // "TLSv1.3"
   std::string cipher;
-  std::string peer;     // certificate subject
+  std::string peer;  // certificate subject
 };
 
 struct SendOutcome {
-  bool accepted = false;                      // accepted for at least one recipient
-  smtp::Reply final_reply;                    // DATA reply, or the reply that ended it
-  std::vector<smtp::Reply> recipient_replies; // one per envelope recipient
+  bool accepted = false;                       // accepted for at least one recipient
+  smtp::Reply final_reply;                     // DATA reply, or the reply that ended it
+  std::vector<smtp::Reply> recipient_replies;  // one per envelope recipient
 };
 
 // Callback for a human-readable trace of the dialogue (never secrets).

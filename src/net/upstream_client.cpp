@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -9,7 +10,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <fmt/format.h>
 
 #include "net/net.hpp"
 
@@ -82,9 +82,9 @@ struct UpstreamClient::Impl {
       tls_context.load_verify_file(upstream.ca_file, ec);
     }
     if (ec)
-      config_error = fmt::format("cannot load CA certificates{}: {}",
-                                 upstream.ca_file.empty() ? "" : " from " + upstream.ca_file,
-                                 ec.message());
+      config_error =
+          fmt::format("cannot load CA certificates{}: {}",
+                      upstream.ca_file.empty() ? "" : " from " + upstream.ca_file, ec.message());
   }
 
   std::chrono::seconds timeout() const {
@@ -94,7 +94,8 @@ struct UpstreamClient::Impl {
   Error io_error(std::string_view step, const asio::error_code& ec) {
     if (ec == asio::error::operation_aborted)
       return make_error(Errc::timeout, fmt::format("{}: timed out during {}", where, step));
-    return make_error(Errc::temp_failure, fmt::format("{}: {} failed: {}", where, step, ec.message()));
+    return make_error(Errc::temp_failure,
+                      fmt::format("{}: {} failed: {}", where, step, ec.message()));
   }
 
   // Writes everything the session wants to send. AUTH lines may be in the
@@ -105,15 +106,19 @@ struct UpstreamClient::Impl {
     timer.expires_after(timeout());
     asio::error_code ec;
     if (tls_active) {
-      auto r = co_await (asio::async_write(stream(), asio::buffer(out), kUse) ||
-                         timer.async_wait(kUse));
-      if (r.index() == 1) ec = asio::error::operation_aborted;
-      else ec = std::get<0>(std::get<0>(r));
+      auto r =
+          co_await (asio::async_write(stream(), asio::buffer(out), kUse) || timer.async_wait(kUse));
+      if (r.index() == 1)
+        ec = asio::error::operation_aborted;
+      else
+        ec = std::get<0>(std::get<0>(r));
     } else {
       auto r = co_await (asio::async_write(stream().next_layer(), asio::buffer(out), kUse) ||
                          timer.async_wait(kUse));
-      if (r.index() == 1) ec = asio::error::operation_aborted;
-      else ec = std::get<0>(std::get<0>(r));
+      if (r.index() == 1)
+        ec = asio::error::operation_aborted;
+      else
+        ec = std::get<0>(std::get<0>(r));
     }
     wipe(out.data(), out.size());
     if (ec) co_return io_error("write", ec);
@@ -126,14 +131,19 @@ struct UpstreamClient::Impl {
     asio::error_code ec;
     std::size_t n = 0;
     if (tls_active) {
-      auto r = co_await (stream().async_read_some(asio::buffer(buf), kUse) || timer.async_wait(kUse));
-      if (r.index() == 1) ec = asio::error::operation_aborted;
-      else std::tie(ec, n) = std::get<0>(r);
+      auto r =
+          co_await (stream().async_read_some(asio::buffer(buf), kUse) || timer.async_wait(kUse));
+      if (r.index() == 1)
+        ec = asio::error::operation_aborted;
+      else
+        std::tie(ec, n) = std::get<0>(r);
     } else {
       auto r = co_await (stream().next_layer().async_read_some(asio::buffer(buf), kUse) ||
                          timer.async_wait(kUse));
-      if (r.index() == 1) ec = asio::error::operation_aborted;
-      else std::tie(ec, n) = std::get<0>(r);
+      if (r.index() == 1)
+        ec = asio::error::operation_aborted;
+      else
+        std::tie(ec, n) = std::get<0>(r);
     }
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       session->connection_lost();
@@ -165,15 +175,16 @@ struct UpstreamClient::Impl {
     if (ec) {
       std::string why = verify_failure(ssl);
       if (!why.empty())
-        co_return make_error(Errc::tls,
-                             fmt::format("{}: TLS certificate verification failed: {}{}", where,
-                                         why,
-                                         upstream.ca_file.empty()
-                                             ? " (system trust store; set ca_file for a private CA)"
-                                             : " (trusted CAs from " + upstream.ca_file + ")"));
+        co_return make_error(
+            Errc::tls, fmt::format("{}: TLS certificate verification failed: {}{}", where, why,
+                                   upstream.ca_file.empty()
+                                       ? " (system trust store; set ca_file for a private CA)"
+                                       : " (trusted CAs from " + upstream.ca_file + ")"));
       if (ec == asio::error::operation_aborted)
-        co_return make_error(Errc::timeout, fmt::format("{}: timed out during TLS handshake", where));
-      co_return make_error(Errc::tls, fmt::format("{}: TLS handshake failed: {}", where, ec.message()));
+        co_return make_error(Errc::timeout,
+                             fmt::format("{}: timed out during TLS handshake", where));
+      co_return make_error(Errc::tls,
+                           fmt::format("{}: TLS handshake failed: {}", where, ec.message()));
     }
     // Belt and braces: never proceed without a verified peer certificate.
     if (SSL_get_verify_result(ssl) != X509_V_OK || SSL_get0_peer_certificate(ssl) == nullptr)
@@ -242,9 +253,9 @@ struct UpstreamClient::Impl {
 
     tcp::resolver resolver(io);
     timer.expires_after(timeout());
-    auto resolved = co_await (
-        resolver.async_resolve(upstream.host, std::to_string(upstream.port), kUse) ||
-        timer.async_wait(kUse));
+    auto resolved =
+        co_await (resolver.async_resolve(upstream.host, std::to_string(upstream.port), kUse) ||
+                  timer.async_wait(kUse));
     if (resolved.index() == 1)
       co_return make_error(Errc::timeout, where + ": timed out resolving the host name");
     auto [rec, endpoints] = std::get<0>(resolved);
@@ -331,10 +342,14 @@ asio::awaitable<void> UpstreamClient::quit() {
   }
 }
 
-const std::optional<TlsInfo>& UpstreamClient::tls() const { return impl_->tls; }
+const std::optional<TlsInfo>& UpstreamClient::tls() const {
+  return impl_->tls;
+}
 const smtp::Capabilities& UpstreamClient::capabilities() const {
   return impl_->session->capabilities();
 }
-bool UpstreamClient::authenticated() const { return impl_->authenticated; }
+bool UpstreamClient::authenticated() const {
+  return impl_->authenticated;
+}
 
 }  // namespace sg::net

@@ -1,5 +1,6 @@
 #include "relay/deliverer.hpp"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -8,7 +9,6 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "base/text.hpp"
 #include "delivery/delivery.hpp"
@@ -21,12 +21,6 @@ namespace {
 
 constexpr std::chrono::seconds kPassInterval{1};
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 class Deliverer {
  public:
   Deliverer(asio::io_context& io, const config::Config& config,
@@ -38,7 +32,7 @@ class Deliverer {
         ca_pem_(std::move(ca_pem)),
         spool_(spool),
         audit_(audit),
-        hostname_(host_name()) {}
+        hostname_(local_hostname()) {}
 
   bool stopping = false;
 
@@ -98,8 +92,8 @@ class Deliverer {
                  const std::vector<std::size_t>& failed) {
     if (failed.empty() || !delivery::should_bounce(env, data)) return;
     auto header_end = data.find("\r\n\r\n");
-    std::string headers = data.substr(0, header_end == std::string::npos ? data.size()
-                                                                          : header_end + 2);
+    std::string headers =
+        data.substr(0, header_end == std::string::npos ? data.size() : header_end + 2);
     spool::Message dsn;
     dsn.envelope.received_at = unix_now();
     dsn.envelope.identity = "smtpguard";
@@ -107,10 +101,11 @@ class Deliverer {
     dsn.envelope.mail_from = "";
     dsn.envelope.recipients.push_back(spool::Recipient{env.mail_from});
     dsn.envelope.verdict = "accept";
-    dsn.data = delivery::make_dsn(env, failed, headers, hostname_, unix_now(),
-                                  "=_smtpguard_" + env.id);
+    dsn.data =
+        delivery::make_dsn(env, failed, headers, hostname_, unix_now(), "=_smtpguard_" + env.id);
     auto committed = spool_.commit_sync(std::move(dsn));
-    if (!committed) spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
+    if (!committed)
+      spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
   }
 
   static void merge(delivery::Changes& into, const delivery::Changes& c) {
@@ -177,7 +172,8 @@ class Deliverer {
     audit_changes(env, changes);
     queue_dsn(env, loaded->data, changes.failed);
     if (delivery::finished(env)) {
-      if (auto r = spool_.remove(id); !r) spdlog::error("cannot remove {}: {}", id, r.error().message);
+      if (auto r = spool_.remove(id); !r)
+        spdlog::error("cannot remove {}: {}", id, r.error().message);
     } else if (auto r = spool_.update_envelope(env); !r) {
       spdlog::error("cannot record the state of {}: {}", id, r.error().message);
     }

@@ -15,9 +15,9 @@ namespace sg::relay {
 
 Result<std::optional<RunAs>> unprivileged_user(const std::string& configured) {
   if (::geteuid() != 0) return std::optional<RunAs>{};
-  for (const std::string& name :
-       configured.empty() ? std::vector<std::string>{"smtpguard", "nobody"}
-                          : std::vector<std::string>{configured}) {
+  for (const std::string& name : configured.empty()
+                                     ? std::vector<std::string>{"smtpguard", "nobody"}
+                                     : std::vector<std::string>{configured}) {
     if (const passwd* pw = ::getpwnam(name.c_str()); pw != nullptr) {
       if (pw->pw_uid == 0) return make_error(Errc::config, "user " + name + " is root");
       return std::optional<RunAs>(RunAs{name, pw->pw_uid, pw->pw_gid});

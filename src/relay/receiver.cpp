@@ -1,5 +1,6 @@
 #include "relay/receiver.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,9 +10,8 @@
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
 #include <asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <asio/write.hpp>
 
 #include "base/file.hpp"
 #include "base/text.hpp"
@@ -26,12 +26,6 @@ std::int64_t mtime_ns(const char* path) {
   struct stat st {};
   if (::stat(path, &st) != 0) return 0;
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
 }
 
 policy::Peer peer_of(asio::ip::tcp::socket& s) {
@@ -53,8 +47,7 @@ policy::Peer peer_of(asio::local::stream_protocol::socket& s) {
   p.unix_socket = true;
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-    p.uid = cred.uid;
+  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) p.uid = cred.uid;
   return p;
 }
 
@@ -116,8 +109,10 @@ std::shared_ptr<const policy::IdentityTable> ReceiverContext::identities() {
   Result<policy::IdentityTable> table = make_error(Errc::io, "no store");
   if (store) {
     auto stored = store->load();
-    if (stored) table = policy::IdentityTable::build(config, *stored);
-    else table = stored.error();
+    if (stored)
+      table = policy::IdentityTable::build(config, *stored);
+    else
+      table = stored.error();
   } else {
     table = store.error();
   }
@@ -170,14 +165,17 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
                recovery.queued, recovery.held, recovery.removed_tmp);
   monitor::AuditLog audit = monitor::AuditLog::adopt(audit_fd);
 
-  ReceiverContext ctx{io, workers, config, host_name(), **spool, audit, tls.get()};
+  ReceiverContext ctx{io, workers, config, local_hostname(), **spool, audit, tls.get()};
   if (auto saved = read_file(kCountersFile); saved) {
-    if (auto c = policy::RateCounters::from_json(*saved); c) ctx.counters = std::move(*c);
-    else spdlog::warn("rate counters unreadable, starting from zero: {}", c.error().message);
+    if (auto c = policy::RateCounters::from_json(*saved); c)
+      ctx.counters = std::move(*c);
+    else
+      spdlog::warn("rate counters unreadable, starting from zero: {}", c.error().message);
   }
   if (ctx.identities()->identities().empty())
-    spdlog::warn("no client identities yet: nothing can be relayed until one is added "
-                 "(smtpguard client add NAME ...)");
+    spdlog::warn(
+        "no client identities yet: nothing can be relayed until one is added "
+        "(smtpguard client add NAME ...)");
 
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp;
   std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> local;

@@ -1,10 +1,11 @@
 // One client connection: drives smtp::ServerSession, asks policy, commits to
 // the spool, and writes the audit trail.
+#include <spdlog/spdlog.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "base/text.hpp"
 #include "relay/receiver.hpp"
@@ -22,8 +23,7 @@ constexpr std::chrono::seconds kDataTimeout{180};
 // point into a dead frame). The callers' frames outlive each co_await.
 asio::awaitable<Result<std::string>> commit_async(spool::Spool& spool, spool::Message& message) {
   auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(Result<std::string>)>(
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::string>)>(
       [&spool, &message, ex](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         spool.commit(std::move(message), [h, ex](Result<std::string> r) {
@@ -92,7 +92,8 @@ class SessionRunner {
       }
       bool idle = txn_.mail_from.empty() && txn_.recipients.empty();
       if (idle) ctx_.idle.insert(transport_.get());
-      auto n = co_await transport_->read(buf, sizeof buf, in_data_ ? kDataTimeout : kCommandTimeout);
+      auto n =
+          co_await transport_->read(buf, sizeof buf, in_data_ ? kDataTimeout : kCommandTimeout);
       ctx_.idle.erase(transport_.get());
       if (!n) {
         if (n.error().code != Errc::timeout) break;
@@ -182,8 +183,7 @@ class SessionRunner {
       auth_name_ = who->name;
       session_->answer_auth(true);
     } else {
-      ctx_.audit.write("auth_failed", {{"peer", describe(peer_)}, {"username", user}},
-                       unix_now());
+      ctx_.audit.write("auth_failed", {{"peer", describe(peer_)}, {"username", user}}, unix_now());
       session_->answer_auth(false);
     }
   }
@@ -282,8 +282,8 @@ class SessionRunner {
 
 void start_session(ReceiverContext& ctx, std::unique_ptr<Transport> transport, policy::Peer peer,
                    bool loopback) {
-  auto runner = std::make_shared<SessionRunner>(ctx, std::move(transport), std::move(peer),
-                                                loopback);
+  auto runner =
+      std::make_shared<SessionRunner>(ctx, std::move(transport), std::move(peer), loopback);
   asio::co_spawn(ctx.io, runner->run(), [runner](std::exception_ptr e) {
     if (!e) return;
     // A bug in our own code must end this session only, not the receiver.

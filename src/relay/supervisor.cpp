@@ -2,6 +2,7 @@
 // if it dies, and speaks to systemd.
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,18 +13,29 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
-#include <spdlog/spdlog.h>
 
 #include "base/file.hpp"
-#include "relay/privileges.hpp"
 #include "relay/deliverer.hpp"
+#include "relay/privileges.hpp"
 #include "relay/receiver.hpp"
 #include "relay/relay.hpp"
 
 namespace sg::relay {
 namespace {
 
-constexpr int kMaxRestartsPerMinute = 5;
+// A worker that dies is restarted, at most 5 times a minute.
+class RestartBudget {
+ public:
+  bool allow() {
+    auto now = std::chrono::steady_clock::now();
+    times_.push_back(now);
+    while (now - times_.front() > std::chrono::minutes(1)) times_.pop_front();
+    return times_.size() <= 5;
+  }
+
+ private:
+  std::deque<std::chrono::steady_clock::time_point> times_;
+};
 
 struct Prepared {
   config::Config config;
@@ -126,10 +138,10 @@ pid_t start_deliverer(Prepared& p, const std::optional<vault::Credential>& crede
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != supervisor) ::_exit(0);
   std::optional<vault::Credential> mine;
-  if (credential) mine.emplace(vault::Credential{credential->name, credential->username,
-                                                 credential->upstream_host,
-                                                 credential->password.clone(),
-                                                 credential->created_at, credential->rotated_at});
+  if (credential)
+    mine.emplace(vault::Credential{credential->name, credential->username,
+                                   credential->upstream_host, credential->password.clone(),
+                                   credential->created_at, credential->rotated_at});
   ::_exit(run_deliverer(p.config, std::move(mine), std::move(ca_pem), p.audit_fd, ready_fd));
 }
 
@@ -154,7 +166,8 @@ int run(const config::Config& config, const RelayOptions&) {
   Prepared p;
   p.config = config;
   std::error_code ec;
-  p.config.relay.state_dir = std::filesystem::absolute(config.relay.state_dir, ec).lexically_normal();
+  p.config.relay.state_dir =
+      std::filesystem::absolute(config.relay.state_dir, ec).lexically_normal();
   if (!p.config.relay.socket.empty())
     p.config.relay.socket = std::filesystem::absolute(config.relay.socket, ec).string();
   else
@@ -194,7 +207,7 @@ int run(const config::Config& config, const RelayOptions&) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
 
-  std::deque<std::chrono::steady_clock::time_point> restarts, deliverer_restarts;
+  RestartBudget receiver_restarts, deliverer_restarts;
   auto spawn = [&]() -> pid_t {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
@@ -266,12 +279,7 @@ int run(const config::Config& config, const RelayOptions&) {
     pid_t dead;
     while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
       if (dead == deliverer) {
-        auto now = std::chrono::steady_clock::now();
-        deliverer_restarts.push_back(now);
-        while (!deliverer_restarts.empty() &&
-               now - deliverer_restarts.front() > std::chrono::minutes(1))
-          deliverer_restarts.pop_front();
-        if (static_cast<int>(deliverer_restarts.size()) > kMaxRestartsPerMinute) {
+        if (!deliverer_restarts.allow()) {
           spdlog::critical("deliverer restarted too often; mail stays queued");
           deliverer = -1;
         } else {
@@ -284,11 +292,7 @@ int run(const config::Config& config, const RelayOptions&) {
       spdlog::error("receiver exited ({}); restarting",
                     WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
                                         : "status " + std::to_string(WEXITSTATUS(status)));
-      auto now = std::chrono::steady_clock::now();
-      restarts.push_back(now);
-      while (!restarts.empty() && now - restarts.front() > std::chrono::minutes(1))
-        restarts.pop_front();
-      if (static_cast<int>(restarts.size()) > kMaxRestartsPerMinute) {
+      if (!receiver_restarts.allow()) {
         spdlog::critical("receiver restarted too often; giving up");
         return 70;  // EX_SOFTWARE
       }

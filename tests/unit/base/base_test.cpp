@@ -1,3 +1,5 @@
+#include "base/base.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -5,8 +7,6 @@
 #include <filesystem>
 #include <thread>
 #include <vector>
-
-#include "base/base.hpp"
 
 namespace fs = std::filesystem;
 
