@@ -24,6 +24,10 @@ namespace sg::relay {
 namespace {
 
 // A worker that dies is restarted, at most 5 times a minute.
+// Exit code of a deliverer that cannot unseal its credential: restarting it
+// would not help, so the supervisor does not.
+constexpr int kNoCredential = 78;  // EX_CONFIG
+
 class RestartBudget {
  public:
   bool allow() {
@@ -108,8 +112,7 @@ pid_t start_receiver(Prepared& p, int ready_fd) {
   ::_exit(rc);
 }
 
-pid_t start_deliverer(Prepared& p, const std::optional<vault::Credential>& credential,
-                      int ready_fd) {
+pid_t start_deliverer(Prepared& p, int ready_fd) {
   pid_t supervisor = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
@@ -117,7 +120,19 @@ pid_t start_deliverer(Prepared& p, const std::optional<vault::Credential>& crede
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
   if (::chdir(p.config.relay.state_dir.c_str()) != 0) ::_exit(73);
-  // Files only root may read are read now: the upstream's private CA.
+  // What only root may read is read now, in this child: the upstream's
+  // private CA and the sealed credential. The supervisor never holds the
+  // secret, so a receiver it forks later cannot inherit it.
+  harden_process();
+  std::optional<vault::Credential> credential;
+  if (const auto& name = p.config.upstreams.front().credential; !name.empty()) {
+    auto loaded = vault::load_credential(p.config, name, {});
+    if (!loaded) {
+      spdlog::critical("no delivery: {}; accepted mail stays queued", loaded.error().message);
+      ::_exit(kNoCredential);
+    }
+    credential.emplace(std::move(*loaded));
+  }
   std::optional<std::string> ca_pem;
   if (const auto& ca = p.config.upstreams.front().ca_file; !ca.empty()) {
     auto pem = read_file(ca, 1u << 20);
@@ -137,12 +152,7 @@ pid_t start_deliverer(Prepared& p, const std::optional<vault::Credential>& crede
   }
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != supervisor) ::_exit(0);
-  std::optional<vault::Credential> mine;
-  if (credential)
-    mine.emplace(vault::Credential{credential->name, credential->username,
-                                   credential->upstream_host, credential->password.clone(),
-                                   credential->created_at, credential->rotated_at});
-  ::_exit(run_deliverer(p.config, std::move(mine), std::move(ca_pem), p.audit_fd, ready_fd));
+  ::_exit(run_deliverer(p.config, std::move(credential), std::move(ca_pem), p.audit_fd, ready_fd));
 }
 
 bool wait_ready(int fd, pid_t pid) {
@@ -221,24 +231,12 @@ int run(const config::Config& config, const RelayOptions&) {
     spdlog::critical("the receiver did not start");
     return 71;
   }
-  // The deliverer: the upstream credential is unsealed here, as root, and
-  // handed to the deliverer only (the receiver was forked before it existed).
-  std::optional<vault::Credential> credential;
+  // The deliverer unseals the upstream credential itself (see start_deliverer).
   bool can_deliver = !p.config.upstreams.empty();
-  if (can_deliver && !p.config.upstreams.front().credential.empty()) {
-    harden_process();
-    auto loaded = vault::load_credential(p.config, p.config.upstreams.front().credential, {});
-    if (loaded) {
-      credential.emplace(std::move(*loaded));
-    } else {
-      spdlog::critical("no delivery: {}; accepted mail stays queued", loaded.error().message);
-      can_deliver = false;
-    }
-  }
   auto spawn_deliverer = [&]() -> pid_t {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-    pid_t pid = start_deliverer(p, credential, pipefd[1]);
+    pid_t pid = start_deliverer(p, pipefd[1]);
     ::close(pipefd[1]);
     if (pid < 0 || !wait_ready(pipefd[0], pid)) return -1;
     return pid;
@@ -279,7 +277,9 @@ int run(const config::Config& config, const RelayOptions&) {
     pid_t dead;
     while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
       if (dead == deliverer) {
-        if (!deliverer_restarts.allow()) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == kNoCredential) {
+          deliverer = -1;
+        } else if (!deliverer_restarts.allow()) {
           spdlog::critical("deliverer restarted too often; mail stays queued");
           deliverer = -1;
         } else {

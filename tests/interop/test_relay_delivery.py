@@ -2,6 +2,7 @@
 the deliverer (the only process holding the sealed credential) takes it to a
 real SMTP server that requires STARTTLS and one exact login; a recipient the
 server refuses for good comes back to the sender as a DSN."""
+import re
 import smtplib
 import time
 import unittest
@@ -11,6 +12,26 @@ from harness import AuthServer, Relay, SmtpguardTestCase, TestCA
 USER = "AKIAIOSFODNN7EXAMPLE"
 UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
 APP_PW = "app-password"
+
+
+def memory_contains(pid, needle):
+    """Reads every readable mapping of a process through /proc/PID/mem (as
+    root) and says whether `needle` occurs in it."""
+    found = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1]:
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue  # guard pages, vsyscall
+            if needle in chunk:
+                found = True
+    return found
 
 
 class RelayDeliveryTest(SmtpguardTestCase):
@@ -68,6 +89,14 @@ class RelayDeliveryTest(SmtpguardTestCase):
         with open(relay.log_path) as f1, open(relay.state + "/audit.jsonl") as f2:
             log = f1.read() + f2.read()
         self.assertNotIn(UPSTREAM_PW, log)
+        # The trust boundary: after relaying, the receiver (which parses client
+        # bytes) has never held the upstream password; the deliverer does (the
+        # control case that shows the search works).
+        pids = re.search(r"receiver pid (\d+), deliverer pid (\d+)", log)
+        self.assertIsNotNone(pids, log)
+        receiver, deliverer = int(pids.group(1)), int(pids.group(2))
+        self.assertFalse(memory_contains(receiver, UPSTREAM_PW.encode()))
+        self.assertTrue(memory_contains(deliverer, UPSTREAM_PW.encode()))
 
     def test_more_than_50_recipients_are_split(self):
         server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW)
