@@ -8,14 +8,14 @@
 # sessions for peak RSS; stops everything and prints a Markdown table.
 #
 # usage: bench/e2e/run.sh            (as root: Exim needs its setuid re-exec)
-# env:   BUILD=/work/build-bench  POINTS="1 20 50"  MESSAGES=2000  TIME_CAP=30
+# env:   BUILD=build-bench (in the repo)  POINTS="1 20 50"  MESSAGES=2000  TIME_CAP=30
 #        SIZE=1000  RSS_SESSIONS=200  SERVERS="sink exim smtpguard"  ROUNDS=1
 #        SPOOL_SYNC=fdatasync|syncfs ([relay] spool_sync; unset: smtpguard's default)
 #        SKIP_BUILD=1 (use existing binaries)  KEEP=1 (keep the work dir)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${BUILD:-/work/build-bench}
+BUILD=${BUILD:-$SRC/build-bench}
 POINTS=${POINTS:-"1 20 50"}
 MESSAGES=${MESSAGES:-2000}
 TIME_CAP=${TIME_CAP:-30}  # seconds per smtp_load run; smtp-source gets about half
