@@ -79,35 +79,45 @@ Result<void> prepare_state(const Prepared& p) {
   return {};
 }
 
-pid_t start_receiver(Prepared& p, int ready_fd) {
-  pid_t supervisor = ::getpid();
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  // Child: unblock signals, move into the state directory, drop root.
+// First steps of a forked worker: take signals again (the supervisor
+// blocks them) and work inside the state directory from here on.
+void enter_state_dir(const Prepared& p, const char* role) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
   if (::chdir(p.config.relay.state_dir.c_str()) != 0) {
-    spdlog::critical("receiver: cannot enter {}: {}", p.config.relay.state_dir.string(),
+    spdlog::critical("{}: cannot enter {}: {}", role, p.config.relay.state_dir.string(),
                      std::strerror(errno));
     ::_exit(73);
   }
-  auto tls = load_server_tls(p.config);
-  if (!tls) {
-    spdlog::critical("receiver: {}", tls.error().message);
-    ::_exit(78);
-  }
+}
+
+// Once a worker has read what needs root: drop it for good, and die with
+// the supervisor (PDEATHSIG is set after the uid change, which clears it).
+void become_worker(const Prepared& p, pid_t supervisor, const char* role) {
   if (p.run_as) {
     if (auto r = drop_privileges(*p.run_as); !r) {
-      spdlog::critical("receiver: {}", r.error().message);
+      spdlog::critical("{}: {}", role, r.error().message);
       ::_exit(77);
     }
   } else {
     lock_down_process();
   }
-  // Die with the supervisor (set after the uid change, which clears it).
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != supervisor) ::_exit(0);
+}
+
+pid_t start_receiver(Prepared& p, int ready_fd) {
+  pid_t supervisor = ::getpid();
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  enter_state_dir(p, "receiver");
+  auto tls = load_server_tls(p.config);
+  if (!tls) {
+    spdlog::critical("receiver: {}", tls.error().message);
+    ::_exit(78);
+  }
+  become_worker(p, supervisor, "receiver");
   int rc = run_receiver(p.config, p.listeners, p.audit_fd, ready_fd, std::move(*tls));
   ::_exit(rc);
 }
@@ -116,10 +126,7 @@ pid_t start_deliverer(Prepared& p, int ready_fd) {
   pid_t supervisor = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_UNBLOCK, &all, nullptr);
-  if (::chdir(p.config.relay.state_dir.c_str()) != 0) ::_exit(73);
+  enter_state_dir(p, "deliverer");
   // What only root may read is read now, in this child: the upstream's
   // private CA and the sealed credential. The supervisor never holds the
   // secret, so a receiver it forks later cannot inherit it.
@@ -142,16 +149,7 @@ pid_t start_deliverer(Prepared& p, int ready_fd) {
     }
     ca_pem = std::move(*pem);
   }
-  if (p.run_as) {
-    if (auto r = drop_privileges(*p.run_as); !r) {
-      spdlog::critical("deliverer: {}", r.error().message);
-      ::_exit(77);
-    }
-  } else {
-    lock_down_process();
-  }
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != supervisor) ::_exit(0);
+  become_worker(p, supervisor, "deliverer");
   ::_exit(run_deliverer(p.config, std::move(credential), std::move(ca_pem), p.audit_fd, ready_fd));
 }
 
