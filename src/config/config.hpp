@@ -70,6 +70,21 @@ struct Upstream {
   double max_send_rate = 14;  // messages per second; 0 = no limit
   std::string ehlo_name;      // empty: the host name
   std::uint32_t timeout_seconds = 60;
+  // A session carries at most this many messages, then QUIT and a new one
+  // (0 = no limit); an idle session is closed after idle_timeout_seconds.
+  std::uint32_t max_messages_per_connection = 100;
+  std::uint32_t idle_timeout_seconds = 5;
+  // SES: adds X-SES-CONFIGURATION-SET (and X-SES-MESSAGE-TAGS identity=NAME)
+  // so CloudWatch sees each local identity separately. Empty: no headers.
+  std::string configuration_set;
+};
+
+// [delivery]: retries and bounces, the same for every upstream.
+struct Delivery {
+  std::uint32_t queue_lifetime_seconds = 5 * 86400;  // then the recipient fails (DSN)
+  std::uint32_t first_retry_seconds = 30;  // first retry in [this, 2 x this]
+  std::uint32_t max_retry_interval_seconds = 3600;
+  bool bounces = true;  // false: failures are audited and logged, no DSN is sent
 };
 
 // A local application identity ([[client]]; also the record format of the
@@ -91,6 +106,7 @@ struct Config {
   std::filesystem::path source;  // empty: embedded defaults
   Relay relay;
   Vault vault;  // key and path already resolved against state_dir
+  Delivery delivery;
   std::vector<Upstream> upstreams;
   std::vector<Client> clients;
 
@@ -108,6 +124,9 @@ Result<Config> load_file(const std::filesystem::path& path);
 
 // "40MB", "512k", "1048576" -> bytes (decimal units, KiB/MiB/GiB binary).
 Result<std::uint64_t> parse_size(std::string_view text);
+
+// "30s", "15m", "2h", "5d", "1w" or a number of seconds -> seconds.
+Result<std::uint64_t> parse_duration(std::string_view text);
 
 // A listen entry: "HOST:PORT" or "[V6]:PORT".
 struct ListenAddress {

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
+
 #include "config/quote.hpp"
 #include "config/toml_reader.hpp"
 
@@ -144,7 +146,8 @@ TlsMode read_tls_mode(const TableReader& r) {
 
 Upstream read_upstream(const TableReader& r, std::string name) {
   r.allow_only({"host", "port", "tls", "ca_file", "credential", "max_connections", "max_send_rate",
-                "ehlo_name", "timeout_seconds"});
+                "ehlo_name", "timeout_seconds", "max_messages_per_connection",
+                "idle_timeout_seconds", "configuration_set"});
   Upstream u;
   u.name = std::move(name);
   auto host = r.name("host");
@@ -168,6 +171,20 @@ Upstream read_upstream(const TableReader& r, std::string name) {
   if (auto v = r.integer("timeout_seconds", 1, 3600))
     u.timeout_seconds = static_cast<std::uint32_t>(*v);
 
+  if (auto v = r.integer("max_messages_per_connection", 0, 1000000))
+    u.max_messages_per_connection = static_cast<std::uint32_t>(*v);
+  if (auto v = r.integer("idle_timeout_seconds", 0, 3600))
+    u.idle_timeout_seconds = static_cast<std::uint32_t>(*v);
+  if (auto v = r.string("configuration_set")) {
+    for (char c : *v)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+        r.fail("configuration_set",
+               "expected an SES configuration set name (letters, digits, '-' and '_'), got " +
+                   in_quotes(*v));
+    if (v->size() > 64) r.fail("configuration_set", "at most 64 characters");
+    u.configuration_set = std::move(*v);
+  }
+
   if (u.tls == TlsMode::none && !is_loopback_host(u.host)) {
     r.fail("tls",
            "\"none\" is allowed only when host is a loopback address (127.0.0.0/8, ::1, "
@@ -181,6 +198,43 @@ Upstream read_upstream(const TableReader& r, std::string name) {
            "only with tls = \"none\"");
   }
   return u;
+}
+
+std::uint32_t read_duration(const TableReader& r, std::string_view key, std::uint64_t min) {
+  const toml::node& node = *r.find(key);
+  std::uint64_t seconds = 0;
+  if (node.is_integer() && node.as_integer()->get() >= 0) {
+    seconds = static_cast<std::uint64_t>(node.as_integer()->get());
+  } else if (node.is_string()) {
+    auto parsed = parse_duration(node.as_string()->get());
+    if (!parsed) r.fail_at(node, key, parsed.error().message);
+    seconds = *parsed;
+  } else {
+    r.fail_at(node, key,
+              "expected a duration such as \"30s\", \"15m\", \"2h\" or \"5d\", got " + describe(node));
+  }
+  constexpr std::uint64_t kMax = 366ull * 86400;
+  if (seconds < min || seconds > kMax)
+    r.fail_at(node, key,
+              "expected a duration between " + std::to_string(min) + " s and 366 days, got " +
+                  describe(node));
+  return static_cast<std::uint32_t>(seconds);
+}
+
+Delivery read_delivery(const TableReader& r) {
+  r.allow_only({"queue_lifetime", "first_retry", "max_retry_interval", "bounces"});
+  Delivery d;
+  if (r.has("queue_lifetime")) d.queue_lifetime_seconds = read_duration(r, "queue_lifetime", 60);
+  if (r.has("first_retry")) d.first_retry_seconds = read_duration(r, "first_retry", 1);
+  if (r.has("max_retry_interval"))
+    d.max_retry_interval_seconds = read_duration(r, "max_retry_interval", 1);
+  if (d.max_retry_interval_seconds < d.first_retry_seconds)
+    r.fail("max_retry_interval", "must not be shorter than first_retry");
+  if (const toml::node* b = r.find("bounces")) {
+    if (!b->is_boolean()) r.fail_at(*b, "bounces", "expected true or false, got " + describe(*b));
+    d.bounces = b->as_boolean()->get();
+  }
+  return d;
 }
 
 std::vector<Upstream> read_upstreams(const TableReader& root) {
@@ -209,13 +263,15 @@ std::vector<Upstream> read_upstreams(const TableReader& root) {
 
 Config build_config(const toml::table& root, std::string_view file) {
   TableReader top(root, "", "", file);
-  top.allow_only({"relay", "vault", "upstream", "client"});
+  top.allow_only({"relay", "vault", "upstream", "client", "delivery"});
   Config config;
   if (const toml::table* t = top.table("relay"))
     config.relay = read_relay(TableReader(*t, "relay", "[relay]", file));
   if (const toml::table* t = top.table("vault"))
     config.vault = read_vault(TableReader(*t, "vault", "[vault]", file));
   config.upstreams = read_upstreams(top);
+  if (const toml::table* t = top.table("delivery"))
+    config.delivery = read_delivery(TableReader(*t, "delivery", "[delivery]", file));
   if (const toml::node* clients = top.find("client")) config.clients = read_clients(*clients, file);
   resolve_state_paths(config);
   return config;

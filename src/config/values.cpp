@@ -92,6 +92,28 @@ Result<std::uint64_t> parse_size(std::string_view text) {
   return number * multiplier;
 }
 
+Result<std::uint64_t> parse_duration(std::string_view text) {
+  auto error = [&] {
+    return make_error(Errc::config, "expected a duration such as \"30s\", \"15m\", \"2h\" or \"5d\", got \"" +
+                                        std::string(text) + "\"");
+  };
+  std::string_view t = trim(text);
+  std::size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 9) return error();
+  std::uint64_t number = 0;
+  for (std::size_t i = 0; i < digits; ++i) number = number * 10 + static_cast<unsigned>(t[i] - '0');
+  std::string_view unit = trim(t.substr(digits));
+  std::uint64_t multiplier = unit.empty() || unit == "s" ? 1
+                             : unit == "m"               ? 60
+                             : unit == "h"               ? 3600
+                             : unit == "d"               ? 86400
+                             : unit == "w"               ? 7 * 86400
+                                                         : 0;
+  if (multiplier == 0) return error();
+  return number * multiplier;
+}
+
 bool is_loopback_host(std::string_view host) {
   if (iequals(host, "localhost") || iequals(host, "localhost.")) return true;
   if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return false;

@@ -31,7 +31,11 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         msg_id = uuid.uuid4().hex
+        # One id per SMTP connection: tests count how many sessions carried the mail.
+        if not hasattr(session, "sg_connection"):
+            session.sg_connection = uuid.uuid4().hex
         record = {
+            "connection": session.sg_connection,
             "mail_from": envelope.mail_from,
             "mail_options": envelope.mail_options,
             "rcpt_tos": envelope.rcpt_tos,
