@@ -13,7 +13,13 @@ void add_relay_command(CLI::App& app, Globals& globals) {
       "and a durable spool (a 250 means the message is fsync'd). Started as root it drops\n"
       "to the unprivileged user smtpguard (or nobody) for everything that reads client\n"
       "bytes. Logs to stderr; systemd Type=notify; SIGTERM stops it without losing any\n"
-      "accepted message, SIGHUP re-reads the client identities.");
+      "accepted message. SIGHUP (or `smtpguard reload`) re-reads the configuration and the\n"
+      "vault: a configuration with errors is rejected and the running one stays; otherwise\n"
+      "a new receiver takes over while the old one finishes its sessions, and the\n"
+      "deliverer restarts after the messages in its hands. Client identities\n"
+      "(`smtpguard client ...`) apply without any reload.\n"
+      "`smtpguard pause` stops delivery at once (new mail is accepted and held) until\n"
+      "`smtpguard resume`, across restarts.");
   cmd->callback([&globals] {
     auto cfg = load_config(globals);
     if (!cfg) {
@@ -21,7 +27,9 @@ void add_relay_command(CLI::App& app, Globals& globals) {
       return;
     }
     spdlog::set_pattern("smtpguard[%P]: %l: %v");
-    globals.exit_code = relay::run(*cfg, relay::RelayOptions{});
+    relay::RelayOptions options;
+    options.reload = [&globals] { return load_config(globals); };
+    globals.exit_code = relay::run(*cfg, options);
   });
 }
 

@@ -9,6 +9,8 @@
 //  - SES specifics: 50-recipient transactions, throttling and quota actions,
 //    and a token bucket for max_send_rate shared by an upstream's sessions.
 //  - Bounces: RFC 3464 multipart/report DSNs and the never-bounce rules.
+//  - Schedule: which queued message is due when, and which are being
+//    delivered (the deliverer's in-memory view of the queue).
 //  - Header edits on the message data: X-SES-CONFIGURATION-SET /
 //    X-SES-MESSAGE-TAGS, and stripping the submitter header.
 // No sockets, clocks or files: every time is a parameter (unix seconds for
@@ -26,7 +28,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -277,6 +281,43 @@ std::string make_dsn(const spool::Envelope& envelope, std::span<const std::size_
 
 // "Tue, 01 Jan 2030 00:00:00 +0000" for unix seconds (clamped to 1970..9999).
 std::string rfc5322_date(std::int64_t unix_seconds);
+
+// ---------------------------------------------------------------- schedule
+
+// The deliverer's view of the queue: each known message id has a time (unix
+// seconds) when it is next due; take() hands out due ids, earliest first,
+// and marks them busy until finish(). A busy id is never handed out twice,
+// which is what keeps two upstream sessions from sending the same message.
+class Schedule {
+ public:
+  // A new id (from a notification or a rescan) is due at `due_at`; for a
+  // known id the earlier of the two times wins (also when it is busy: it is
+  // due again at that time once finished).
+  void add(const std::string& id, std::int64_t due_at);
+  // The id due earliest with due time <= now, marked busy; nullopt if none.
+  std::optional<std::string> take(std::int64_t now);
+  // Done with a busy id: due again at `next` (nullopt: forget it). An add()
+  // while it was busy may make it due earlier.
+  void finish(const std::string& id, std::optional<std::int64_t> next);
+  // Drops an id that is not busy (removed or held from outside); false if busy.
+  bool forget(const std::string& id);
+  // Every id that is not busy becomes due at `now` (queue flush); busy ones
+  // are due at `now` when they finish.
+  void make_all_due(std::int64_t now);
+
+  bool known(const std::string& id) const { return due_.count(id) || busy_.count(id); }
+  bool busy(const std::string& id) const { return busy_.count(id) != 0; }
+  std::optional<std::int64_t> next_due() const;  // earliest time among ids not busy
+  std::size_t due_count(std::int64_t now) const;  // ids not busy and due by `now`
+  std::size_t waiting() const { return due_.size(); }
+  std::size_t in_progress() const { return busy_.size(); }
+  std::vector<std::string> ids() const;  // every known id
+
+ private:
+  std::map<std::string, std::int64_t> due_;             // not busy: id -> due time
+  std::set<std::pair<std::int64_t, std::string>> order_;  // (due time, id) of due_
+  std::map<std::string, std::optional<std::int64_t>> busy_;  // id -> due again (add while busy)
+};
 
 // ---------------------------------------------------------------- headers
 

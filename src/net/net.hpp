@@ -59,6 +59,9 @@ class UpstreamClient {
   const std::optional<TlsInfo>& tls() const;
   const smtp::Capabilities& capabilities() const;
   bool authenticated() const;
+  // After a failed send(): false when the message content never left, so
+  // retrying on a new session cannot duplicate it.
+  bool body_sent() const;
 
  private:
   struct Impl;

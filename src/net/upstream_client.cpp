@@ -348,6 +348,9 @@ const std::optional<TlsInfo>& UpstreamClient::tls() const {
 const smtp::Capabilities& UpstreamClient::capabilities() const {
   return impl_->session->capabilities();
 }
+bool UpstreamClient::body_sent() const {
+  return impl_->session && impl_->session->body_sent();
+}
 bool UpstreamClient::authenticated() const {
   return impl_->authenticated;
 }

@@ -5,205 +5,457 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <chrono>
 
 #include "base/text.hpp"
-#include "delivery/delivery.hpp"
-#include "monitor/monitor.hpp"
-#include "net/net.hpp"
-#include "spool/spool.hpp"
+#include "relay/deliverer_internal.hpp"
 
 namespace sg::relay {
+namespace detail {
 namespace {
 
-constexpr std::chrono::seconds kPassInterval{1};
+constexpr std::chrono::seconds kTick{1};
+constexpr unsigned kRescanTicks = 5;  // a lost notification delays mail by at most this
 
-class Deliverer {
- public:
-  Deliverer(asio::io_context& io, const config::Config& config,
-            std::optional<vault::Credential> credential, std::optional<std::string> ca_pem,
-            spool::Spool& spool, monitor::AuditLog& audit)
-      : io_(io),
-        upstream_(config.upstreams.front()),
-        credential_(std::move(credential)),
-        ca_pem_(std::move(ca_pem)),
-        spool_(spool),
-        audit_(audit),
-        hostname_(local_hostname()) {}
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
-  bool stopping = false;
+void merge(delivery::Changes& into, const delivery::Changes& c) {
+  into.delivered.insert(into.delivered.end(), c.delivered.begin(), c.delivered.end());
+  into.deferred.insert(into.deferred.end(), c.deferred.begin(), c.deferred.end());
+  into.failed.insert(into.failed.end(), c.failed.begin(), c.failed.end());
+}
 
-  // One pass over the queue; the upstream session lives for the pass.
-  asio::awaitable<void> pass() {
-    for (const auto& id : spool_.list(false)) {
-      if (stopping) break;
-      co_await deliver(id);
-    }
-    if (client_) {
-      co_await client_->quit();
-      client_.reset();
-    }
-  }
-
- private:
-  asio::awaitable<bool> ensure_session(std::string& error) {
-    if (client_) co_return true;
-    const Secret* password = credential_ ? &credential_->password : nullptr;
-    std::string username = credential_ ? credential_->username : "";
-    client_ = std::make_unique<net::UpstreamClient>(io_, upstream_, username, password,
-                                                    net::Trace{}, ca_pem_ ? &*ca_pem_ : nullptr);
-    auto opened = co_await client_->open();
-    if (opened) co_return true;
-    error = opened.error().message;
-    co_await client_->quit();
-    client_.reset();
-    co_return false;
-  }
-
-  void audit_changes(const spool::Envelope& env, const delivery::Changes& c) {
-    for (std::size_t i : c.delivered)
-      audit_.write("delivered",
-                   {{"id", env.id},
-                    {"identity", env.identity},
-                    {"recipient", env.recipients[i].address},
-                    {"upstream", upstream_.name},
-                    {"upstream_id", env.recipients[i].upstream_id},
-                    {"credential", upstream_.credential}},
-                   unix_now());
-    for (std::size_t i : c.deferred)
-      audit_.write("deferred",
-                   {{"id", env.id},
-                    {"recipient", env.recipients[i].address},
-                    {"reply", env.recipients[i].last_reply}},
-                   unix_now());
-    for (std::size_t i : c.failed)
-      audit_.write("bounced",
-                   {{"id", env.id},
-                    {"recipient", env.recipients[i].address},
-                    {"reply", env.recipients[i].last_reply}},
-                   unix_now());
-  }
-
-  // A DSN for recipients that failed for good goes back through the spool.
-  void queue_dsn(const spool::Envelope& env, const std::string& data,
-                 const std::vector<std::size_t>& failed) {
-    if (failed.empty() || !delivery::should_bounce(env, data)) return;
-    auto header_end = data.find("\r\n\r\n");
-    std::string headers =
-        data.substr(0, header_end == std::string::npos ? data.size() : header_end + 2);
-    spool::Message dsn;
-    dsn.envelope.received_at = unix_now();
-    dsn.envelope.identity = "smtpguard";
-    dsn.envelope.peer = "deliverer";
-    dsn.envelope.mail_from = "";
-    dsn.envelope.recipients.push_back(spool::Recipient{env.mail_from});
-    dsn.envelope.verdict = "accept";
-    dsn.data =
-        delivery::make_dsn(env, failed, headers, hostname_, unix_now(), "=_smtpguard_" + env.id);
-    auto committed = spool_.commit_sync(std::move(dsn));
-    if (!committed)
-      spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
-  }
-
-  static void merge(delivery::Changes& into, const delivery::Changes& c) {
-    into.delivered.insert(into.delivered.end(), c.delivered.begin(), c.delivered.end());
-    into.deferred.insert(into.deferred.end(), c.deferred.begin(), c.deferred.end());
-    into.failed.insert(into.failed.end(), c.failed.begin(), c.failed.end());
-  }
-
-  // One transaction for `rcpts` (envelope indices); false when the session broke.
-  asio::awaitable<bool> send_chunk(spool::Envelope& env, const std::string& data,
-                                   const std::vector<std::size_t>& rcpts, std::int64_t now,
-                                   delivery::Changes& changes) {
-    std::string error;
-    if (!co_await ensure_session(error)) {
-      merge(changes, delivery::apply_connection_failure(env, error, now, policy_, rng_));
-      co_return false;
-    }
-    // Recorded before DATA: a crash from here on may cause one duplicate,
-    // never a loss.
-    env.in_flight = true;
-    (void)spool_.update_envelope(env);
-    smtp::Message m;
-    m.envelope.mail_from = env.mail_from;
-    for (std::size_t i : rcpts) m.envelope.rcpt_to.push_back(env.recipients[i].address);
-    m.data = data;
-    auto sent = co_await client_->send(std::move(m));
-    delivery::Transaction t;
-    t.recipients = rcpts;
-    bool alive = sent.ok();
-    if (sent) {
-      for (const auto& r : sent->recipient_replies)
-        t.rcpt_replies.push_back(r.code == 0 ? std::nullopt : std::optional<smtp::Reply>(r));
-      t.final_reply = sent->final_reply;
-    } else {
-      t.connection_error = sent.error().message;
-      co_await client_->quit();
-      client_.reset();
-    }
-    merge(changes, delivery::apply_transaction(env, t, now, policy_, rng_));
-    env.in_flight = false;
-    co_return alive;
-  }
-
-  asio::awaitable<void> deliver(const std::string& id) {
-    // The envelope first: a message that is not due costs no body read.
-    auto head = spool_.load_envelope(id);
-    if (!head) co_return;  // removed meanwhile, or damaged (load says which)
-    spool::Envelope env = *head;
-    std::int64_t now = unix_now();
-    delivery::Changes changes = delivery::expire_overdue(env, now, policy_);
-    std::vector<std::size_t> due = delivery::recipients_due(env, now);
-    if (due.empty() && changes.failed.empty()) {
-      if (delivery::finished(env)) (void)spool_.remove(id);
-      co_return;
-    }
-    auto loaded = spool_.load(id);
-    if (!loaded) co_return;
-    // SES takes at most 50 recipients per transaction; other servers must
-    // take 100 (RFC 5321), so 50 is safe everywhere.
-    for (const auto& chunk :
-         delivery::split_recipients(due, delivery::kSesMaxRecipientsPerTransaction)) {
-      if (!co_await send_chunk(env, loaded->data, chunk, now, changes)) break;
-    }
-    audit_changes(env, changes);
-    queue_dsn(env, loaded->data, changes.failed);
-    if (delivery::finished(env)) {
-      if (auto r = spool_.remove(id); !r)
-        spdlog::error("cannot remove {}: {}", id, r.error().message);
-    } else if (auto r = spool_.update_envelope(env); !r) {
-      spdlog::error("cannot record the state of {}: {}", id, r.error().message);
-    }
-  }
-
-  asio::io_context& io_;
-  config::Upstream upstream_;
-  std::optional<vault::Credential> credential_;
-  std::optional<std::string> ca_pem_;
-  spool::Spool& spool_;
-  monitor::AuditLog& audit_;
-  std::string hostname_;
-  delivery::RetryPolicy policy_;
-  delivery::SodiumRng rng_;
-  std::unique_ptr<net::UpstreamClient> client_;
-};
-
-asio::awaitable<void> run_passes(Deliverer& d, asio::steady_timer& timer) {
-  while (!d.stopping) {
-    co_await d.pass();
-    timer.expires_after(kPassInterval);
-    asio::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+delivery::RetryPolicy retry_policy(const config::Delivery& d) {
+  delivery::RetryPolicy p;
+  p.first_min = std::chrono::seconds(d.first_retry_seconds);
+  p.first_max = std::chrono::seconds(2 * d.first_retry_seconds);
+  p.cap = std::chrono::seconds(d.max_retry_interval_seconds);
+  p.max_lifetime = std::chrono::seconds(d.queue_lifetime_seconds);
+  return p;
 }
 
 }  // namespace
 
-int run_deliverer(const config::Config& config, std::optional<vault::Credential> credential,
-                  std::optional<std::string> ca_pem, int audit_fd, int ready_fd) {
+Deliverer::Deliverer(asio::io_context& io, DelivererSetup& setup, spool::Spool& spool,
+                     monitor::AuditLog& audit)
+    : io_(io),
+      setup_(setup),
+      spool_(spool),
+      audit_(audit),
+      hostname_(local_hostname()),
+      policy_(retry_policy(setup.config.delivery)),
+      tick_timer_(io) {
+  // Every upstream gets its access and state (status shows them all); the
+  // first one carries the mail.
+  for (std::size_t i = 0; i < setup.config.upstreams.size(); ++i)
+    pools_.push_back(std::make_unique<Pool>(
+        setup.config.upstreams[i], i < setup.access.size() ? std::move(setup.access[i])
+                                                           : UpstreamAccess{}));
+  if (!pools_.empty()) {
+    Pool& main = *pools_.front();
+    for (std::uint32_t i = 0; i < main.config.max_connections; ++i)
+      main.workers.push_back(std::make_unique<Worker>(io, main));
+  }
+  paused_ = paused_marker_exists(spool_.directory());
+}
+
+void Deliverer::start() {
+  started_at_ = unix_now();
+  if (paused_) spdlog::warn("delivery is paused (smtpguard resume starts it again)");
+  rescan();
+  for (auto& pool : pools_)
+    for (auto& w : pool->workers) asio::co_spawn(io_, run_worker(*w), asio::detached);
+  if (setup_.notify_fd >= 0) {
+    notify_.emplace(io_, setup_.notify_fd);
+    read_notifications();
+  }
+  if (setup_.control_fd >= 0)
+    control_ = std::make_unique<ControlServer>(
+        io_, setup_.control_fd, setup_.control_uid,
+        [this](const nlohmann::json& request) { return control(request); });
+  tick();
+}
+
+void Deliverer::stop() {
+  stopping_ = true;
+  tick_timer_.cancel();
+  if (notify_) {
+    asio::error_code ec;
+    notify_->close(ec);
+  }
+  if (control_) control_->stop();
+  for (auto& pool : pools_)
+    for (auto& w : pool->workers) w->wake.cancel();
+}
+
+void Deliverer::tick() {
+  if (stopping_) return;
+  if (++ticks_ % kRescanTicks == 0) rescan();
+  kick();
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+// New ids become due now; ids gone from queue/ (delivered elsewhere, held or
+// deleted from outside) are forgotten unless a worker has them.
+void Deliverer::rescan() {
+  auto ids = spool_.list(false);
+  std::set<std::string> present(ids.begin(), ids.end());
+  std::int64_t now = unix_now();
+  for (const auto& id : ids)
+    if (!schedule_.known(id)) schedule_.add(id, now);
+  for (const auto& id : schedule_.ids())
+    if (!present.count(id)) schedule_.forget(id);
+}
+
+// Hands due messages to waiting workers, those with an open session first.
+void Deliverer::kick() {
+  if (paused_ || stopping_ || pools_.empty()) return;
+  std::int64_t now = unix_now();
+  for (bool warm : {true, false}) {
+    for (auto& w : pools_.front()->workers) {
+      if (!w->waiting || w->job || (w->client != nullptr) != warm) continue;
+      auto id = schedule_.take(now);
+      if (!id) return;
+      w->job = std::move(*id);
+      w->wake.cancel();
+    }
+  }
+}
+
+void Deliverer::read_notifications() {
+  char* buf = new char[4096];
+  notify_->async_read_some(asio::buffer(buf, 4096), [this, buf](const asio::error_code& ec,
+                                                                std::size_t n) {
+    std::unique_ptr<char[]> owned(buf);
+    if (ec || stopping_) return;
+    notify_buffer_.append(buf, n);
+    std::size_t start = 0, nl;
+    std::int64_t now = unix_now();
+    while ((nl = notify_buffer_.find('\n', start)) != std::string::npos) {
+      std::string id = notify_buffer_.substr(start, nl - start);
+      if (spool::is_valid_id(id)) schedule_.add(id, now);
+      start = nl + 1;
+    }
+    notify_buffer_.erase(0, start);
+    if (notify_buffer_.size() > 4096) notify_buffer_.clear();  // garbage: the rescan catches up
+    kick();
+    read_notifications();
+  });
+}
+
+asio::awaitable<void> Deliverer::run_worker(Worker& w) {
+  Pool& pool = w.pool;
+  while (!stopping_) {
+    if (!w.job && !paused_) w.job = schedule_.take(unix_now());
+    if (!w.job) {
+      // Nothing to do: wait for a job; an open session waits at most the
+      // idle timeout (servers drop idle sessions anyway), and a pause
+      // closes it at once.
+      if (w.client && (paused_ || pool.config.idle_timeout_seconds == 0)) co_await close_session(w);
+      w.waiting = true;
+      if (w.client)
+        w.wake.expires_after(std::chrono::seconds(pool.config.idle_timeout_seconds));
+      else
+        w.wake.expires_after(std::chrono::hours(24));
+      asio::error_code ec;
+      co_await w.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      w.waiting = false;
+      if (!w.job && !ec && w.client) co_await close_session(w);
+      continue;
+    }
+    std::string id = std::move(*w.job);
+    w.job.reset();
+    w.busy = true;
+    std::optional<std::int64_t> next;
+    bool broken = false;
+    try {
+      next = co_await deliver(w, id);
+    } catch (const std::exception& e) {
+      spdlog::error("delivery of {} failed internally: {}; retrying later", id, e.what());
+      next = unix_now() + 60;
+      broken = true;
+    }
+    if (broken && w.client) co_await close_session(w);
+    w.busy = false;
+    schedule_.finish(id, next);
+  }
+  if (w.client) co_await close_session(w);
+}
+
+asio::awaitable<void> Deliverer::close_session(Worker& w) {
+  auto client = std::move(w.client);
+  w.messages_on_session = 0;
+  if (client) co_await client->quit();
+}
+
+asio::awaitable<bool> Deliverer::ensure_session(Worker& w, std::string& error) {
+  Pool& pool = w.pool;
+  if (w.client && pool.config.max_messages_per_connection > 0 &&
+      w.messages_on_session >= pool.config.max_messages_per_connection)
+    co_await close_session(w);
+  if (w.client) co_return true;
+  const auto& cred = pool.access.credential;
+  const Secret* password = cred ? &cred->password : nullptr;
+  w.client = std::make_unique<net::UpstreamClient>(io_, pool.config, cred ? cred->username : "",
+                                                   password, net::Trace{},
+                                                   pool.access.ca_pem ? &*pool.access.ca_pem
+                                                                      : nullptr);
+  w.messages_on_session = 0;
+  auto opened = co_await w.client->open();
+  if (opened) {
+    ++pool.sessions_opened;
+    co_return true;
+  }
+  error = opened.error().message;
+  pool.last_error = error;
+  pool.last_error_at = unix_now();
+  co_await close_session(w);
+  co_return false;
+}
+
+// SES counts recipients against the sending rate, so a transaction takes
+// one token per recipient.
+asio::awaitable<void> Deliverer::take_tokens(Pool& pool, std::size_t n) {
+  asio::steady_timer timer(io_);
+  for (std::size_t i = 0; i < n && !stopping_; ++i) {
+    while (!pool.bucket.try_take(monotonic_seconds()) && !stopping_) {
+      double wait = pool.bucket.wait_time(monotonic_seconds());
+      timer.expires_after(std::chrono::microseconds(static_cast<std::int64_t>(wait * 1e6) + 1));
+      asio::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+}
+
+void Deliverer::react_to_replies(Worker& w, const delivery::Transaction& t) {
+  Pool& pool = w.pool;
+  std::vector<const smtp::Reply*> replies;
+  for (const auto& r : t.rcpt_replies)
+    if (r && r->code >= 400) replies.push_back(&*r);
+  if (t.final_reply && t.final_reply->code >= 400) replies.push_back(&*t.final_reply);
+  std::int64_t now = unix_now();
+  for (const smtp::Reply* reply : replies) {
+    auto cls = ses::classify_reply(reply->code, reply->text());
+    auto action = delivery::on_reply(cls, policy_);
+    pool.last_error = reply->to_string();
+    pool.last_error_at = now;
+    if (action.slow_down) {
+      ++pool.throttled;
+      pool.bucket.slow_down(action.slow_factor, monotonic_seconds(), action.slow_seconds);
+      audit_.write("throttled", {{"upstream", pool.config.name}, {"reply", reply->to_string()}},
+                   now);
+    }
+    if (action.pause_upstream > 0) {
+      bool was_paused = pool.paused_until > now;
+      pool.paused_until = std::max(pool.paused_until, now + action.pause_upstream);
+      pool.pause_reason = action.hint.empty() ? reply->to_string() : action.hint;
+      if (action.alert && !was_paused) {
+        spdlog::error("upstream {}: {}; delivery waits until {}", pool.config.name,
+                      pool.pause_reason, pool.paused_until);
+        audit_.write("alert",
+                     {{"kind", std::string(ses::to_string(cls.cls))},
+                      {"upstream", pool.config.name},
+                      {"reply", reply->to_string()},
+                      {"hint", pool.pause_reason},
+                      {"until", pool.paused_until}},
+                     now);
+      }
+    }
+    if (action.reconnect) w.messages_on_session = UINT32_MAX;  // a new session next time
+  }
+}
+
+// One transaction for `rcpts` (envelope indices); false when the session broke.
+asio::awaitable<bool> Deliverer::send_chunk(Worker& w, spool::Envelope& env,
+                                            const std::string& data,
+                                            const std::vector<std::size_t>& rcpts,
+                                            delivery::Changes& changes) {
+  Pool& pool = w.pool;
+  co_await take_tokens(pool, rcpts.size());
+  for (int attempt = 0;; ++attempt) {
+    std::string error;
+    bool reused = w.client != nullptr;
+    if (!co_await ensure_session(w, error)) {
+      merge(changes, delivery::apply_connection_failure(env, error, unix_now(), policy_, rng_));
+      co_return false;
+    }
+    reused = reused && w.client != nullptr && w.messages_on_session > 0;
+    // From here a crash may cause one duplicate, never a loss.
+    if (auto r = spool_.mark_in_flight(env.id); !r) spdlog::warn("{}", r.error().message);
+    smtp::Message m;
+    m.envelope.mail_from = env.mail_from;
+    for (std::size_t i : rcpts) m.envelope.rcpt_to.push_back(env.recipients[i].address);
+    m.data = data;
+    auto sent = co_await w.client->send(std::move(m));
+    delivery::Transaction t;
+    t.recipients = rcpts;
+    if (!sent) {
+      bool body_sent = w.client->body_sent();
+      pool.last_error = sent.error().message;
+      pool.last_error_at = unix_now();
+      co_await close_session(w);
+      // A reused session the server had closed (idle timeout, 421 after N
+      // messages) before the content went out: try once more on a new one,
+      // without counting an attempt. Nothing was delivered, so no duplicate.
+      if (reused && !body_sent && attempt == 0) continue;
+      t.connection_error = sent.error().message;
+      merge(changes, delivery::apply_transaction(env, t, unix_now(), policy_, rng_));
+      co_return false;
+    }
+    ++w.messages_on_session;
+    for (const auto& r : sent->recipient_replies)
+      t.rcpt_replies.push_back(r.code == 0 ? std::nullopt : std::optional<smtp::Reply>(r));
+    t.final_reply = sent->final_reply;
+    auto c = delivery::apply_transaction(env, t, unix_now(), policy_, rng_);
+    pool.delivered += c.delivered.size();
+    pool.deferred += c.deferred.size();
+    pool.failed += c.failed.size();
+    merge(changes, c);
+    react_to_replies(w, t);
+    co_return true;
+  }
+}
+
+asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
+                                                               const std::string& id) {
+  Pool& pool = w.pool;
+  // The envelope first: a message that is not due costs no body read.
+  auto head = spool_.load_envelope(id);
+  if (!head) {
+    if (head.error().code == Errc::not_found) co_return std::nullopt;  // delivered or deleted
+    spdlog::error("{}; trying again in 5 minutes", head.error().message);
+    co_return unix_now() + 300;
+  }
+  if (head->held) co_return std::nullopt;  // held from outside: release brings it back
+  spool::Envelope env = std::move(*head);
+  std::int64_t now = unix_now();
+  if (forced_.erase(id)) {
+    for (auto& r : env.recipients)
+      if (r.state == spool::RecipientState::deferred) r.next_attempt = std::min(r.next_attempt, now);
+  }
+  delivery::Changes changes = delivery::expire_overdue(env, now, policy_);
+  std::vector<std::size_t> due = delivery::recipients_due(env, now);
+  if (!due.empty() && pool.paused_until > now) {
+    // The upstream refuses everything for now (daily quota, credentials):
+    // wait for it without counting an attempt against the recipients.
+    delivery::defer_all(env, pool.paused_until, pool.pause_reason);
+    due.clear();
+    if (auto r = spool_.update_envelope(env); !r) spdlog::error("{}", r.error().message);
+  }
+  if (due.empty() && changes.failed.empty()) {
+    if (delivery::finished(env)) {
+      (void)spool_.remove(id);
+      co_return std::nullopt;
+    }
+    co_return delivery::next_wakeup(env);
+  }
+  bool maybe_duplicate = spool_.in_flight(id);
+  std::string data;
+  if (!due.empty()) {
+    auto loaded = spool_.load(id);
+    if (!loaded) co_return std::nullopt;
+    data = delivery::strip_header(loaded->data);
+    if (!pool.config.configuration_set.empty())
+      data = delivery::add_ses_headers(data, pool.config.configuration_set, env.identity);
+    // SES takes at most 50 recipients per transaction; other servers must
+    // take 100 (RFC 5321), so 50 is safe everywhere.
+    for (const auto& chunk :
+         delivery::split_recipients(due, delivery::kSesMaxRecipientsPerTransaction)) {
+      if (stopping_ || !co_await send_chunk(w, env, data, chunk, changes)) break;
+    }
+  }
+  audit_changes(pool, env, changes, maybe_duplicate);
+  if (!changes.failed.empty() && setup_.config.delivery.bounces) {
+    if (data.empty()) {
+      if (auto loaded = spool_.load(id)) data = std::move(loaded->data);
+    }
+    queue_dsn(env, data, changes.failed);
+  }
+  std::optional<std::int64_t> next;
+  if (delivery::finished(env)) {
+    if (auto r = spool_.remove(id); !r) spdlog::error("cannot remove {}: {}", id, r.error().message);
+  } else {
+    if (auto r = spool_.update_envelope(env); !r)
+      spdlog::error("cannot record the state of {}: {}", id, r.error().message);
+    next = delivery::next_wakeup(env);
+  }
+  spool_.clear_in_flight(id);
+  co_return next;
+}
+
+void Deliverer::audit_changes(const Pool& pool, const spool::Envelope& env,
+                              const delivery::Changes& c, bool maybe_duplicate) {
+  std::int64_t now = unix_now();
+  const std::string credential =
+      pool.access.credential ? pool.access.credential->name : std::string();
+  for (std::size_t i : c.delivered) {
+    nlohmann::json fields = {{"id", env.id},
+                             {"identity", env.identity},
+                             {"recipient", env.recipients[i].address},
+                             {"upstream", pool.config.name},
+                             {"upstream_id", env.recipients[i].upstream_id},
+                             {"credential", credential}};
+    // The last attempt was cut off after the content may have left.
+    if (maybe_duplicate) fields["possible_duplicate"] = true;
+    audit_.write("delivered", std::move(fields), now);
+  }
+  for (std::size_t i : c.deferred)
+    audit_.write("deferred",
+                 {{"id", env.id},
+                  {"identity", env.identity},
+                  {"recipient", env.recipients[i].address},
+                  {"upstream", pool.config.name},
+                  {"reply", env.recipients[i].last_reply},
+                  {"next_attempt", env.recipients[i].next_attempt}},
+                 now);
+  for (std::size_t i : c.failed)
+    audit_.write("bounced",
+                 {{"id", env.id},
+                  {"identity", env.identity},
+                  {"recipient", env.recipients[i].address},
+                  {"upstream", pool.config.name},
+                  {"reply", env.recipients[i].last_reply},
+                  {"dsn", setup_.config.delivery.bounces && delivery::should_bounce(env)}},
+                 now);
+}
+
+// A DSN for recipients that failed for good goes back through the spool.
+void Deliverer::queue_dsn(const spool::Envelope& env, const std::string& data,
+                          const std::vector<std::size_t>& failed) {
+  if (failed.empty() || !delivery::should_bounce(env, data)) return;
+  auto header_end = data.find("\r\n\r\n");
+  std::string headers =
+      data.substr(0, header_end == std::string::npos ? data.size() : header_end + 2);
+  spool::Message dsn;
+  dsn.envelope.received_at = unix_now();
+  dsn.envelope.identity = "smtpguard";
+  dsn.envelope.peer = "deliverer";
+  dsn.envelope.mail_from = "";
+  dsn.envelope.recipients.push_back(spool::Recipient{env.mail_from});
+  dsn.envelope.verdict = "accept";
+  dsn.data =
+      delivery::make_dsn(env, failed, headers, hostname_, unix_now(), "=_smtpguard_" + env.id);
+  auto committed = spool_.commit_sync(std::move(dsn));
+  if (!committed) {
+    spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
+    return;
+  }
+  schedule_.add(*committed, unix_now());
+}
+
+}  // namespace detail
+
+int run_deliverer(DelivererSetup setup) {
   asio::io_context io(1);
   spool::Options options;
   options.recover = false;  // the receiver owns recovery
@@ -212,23 +464,18 @@ int run_deliverer(const config::Config& config, std::optional<vault::Credential>
     spdlog::critical("deliverer: cannot open the spool: {}", spool.error().message);
     return 74;
   }
-  monitor::AuditLog audit = monitor::AuditLog::adopt(audit_fd);
-  Deliverer deliverer(io, config, std::move(credential), std::move(ca_pem), **spool, audit);
-  asio::steady_timer timer(io);
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  monitor::AuditLog audit = monitor::AuditLog::adopt(setup.audit_fd);
+  detail::Deliverer deliverer(io, setup, **spool, audit);
+  ::signal(SIGHUP, SIG_IGN);  // reloads restart this process (see the supervisor)
+  asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const asio::error_code& ec, int) {
-    if (ec) return;
-    deliverer.stopping = true;  // finish the message in hand, then stop
-    timer.cancel();
+    if (!ec) deliverer.stop();  // messages in hand are finished first
   });
-  asio::co_spawn(io, run_passes(deliverer, timer), [&](std::exception_ptr e) {
-    if (e) spdlog::critical("deliverer stopped by an internal error");
-    signals.cancel();
-  });
+  deliverer.start();
   char ready = 'R';
-  if (ready_fd >= 0) {
-    (void)!::write(ready_fd, &ready, 1);
-    ::close(ready_fd);
+  if (setup.ready_fd >= 0) {
+    (void)!::write(setup.ready_fd, &ready, 1);
+    ::close(setup.ready_fd);
   }
   io.run();
   (*spool)->stop();

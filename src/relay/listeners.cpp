@@ -43,7 +43,9 @@ Result<Listener> open_tcp(const std::string& text) {
   return Listener{Listener::Kind::tcp, fd, text, config::is_loopback_host(addr->host)};
 }
 
-Result<Listener> open_unix(const std::filesystem::path& path) {
+}  // namespace
+
+Result<Listener> open_unix_listener(const std::filesystem::path& path, mode_t mode) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.native().size() >= sizeof sa.sun_path)
@@ -61,17 +63,18 @@ Result<Listener> open_unix(const std::filesystem::path& path) {
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_error(Errc::io, errno_message("cannot create socket", path));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 512) != 0) {
+  // Created with no access for others at all, then opened up to `mode`:
+  // there is no moment when the socket is wider than asked.
+  mode_t old_umask = ::umask(0177);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::umask(old_umask);
+  if (rc != 0 || ::listen(fd, 512) != 0 || ::chmod(path.c_str(), mode) != 0) {
     Error e = make_error(Errc::io, errno_message("cannot listen on", path));
     ::close(fd);
     return e;
   }
-  // Anyone may connect: the peer's uid decides which identity, if any, it is.
-  ::chmod(path.c_str(), 0666);
   return Listener{Listener::Kind::unix_socket, fd, path.string(), true};
 }
-
-}  // namespace
 
 std::filesystem::path submit_socket_path(const config::Config& config) {
   if (!config.relay.socket.empty()) return config.relay.socket;
@@ -88,7 +91,8 @@ Result<std::vector<Listener>> open_listeners(const config::Config& config) {
     }
     out.push_back(*l);
   }
-  auto u = open_unix(submit_socket_path(config));
+  // Anyone may connect: the peer's uid decides which identity, if any, it is.
+  auto u = open_unix_listener(submit_socket_path(config), 0666);
   if (!u) {
     close_listeners(out);
     return u.error();

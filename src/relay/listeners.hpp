@@ -2,6 +2,8 @@
 // and inherited by the receiver.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,6 +22,10 @@ struct Listener {
 
 // The unix socket path: [relay] socket, or STATE_DIR/submit.sock.
 std::filesystem::path submit_socket_path(const config::Config& config);
+
+// A unix stream socket at `path` (a stale socket there is replaced) with
+// permissions `mode`.
+Result<Listener> open_unix_listener(const std::filesystem::path& path, mode_t mode);
 
 // Opens every configured listener; on failure closes what it opened.
 Result<std::vector<Listener>> open_listeners(const config::Config& config);

@@ -1,5 +1,7 @@
 #include "relay/receiver.hpp"
 
+#include "relay/deliverer.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -102,6 +104,16 @@ void save_counters(ReceiverContext& ctx) {
 
 }  // namespace
 
+bool ReceiverContext::paused() const {
+  return ::access((std::string("spool/") + kPausedFile).c_str(), F_OK) == 0;
+}
+
+void ReceiverContext::notify_deliverer(const std::string& id) const {
+  if (notify_fd < 0) return;
+  std::string line = id + "\n";  // < PIPE_BUF: written whole or not at all
+  (void)!::write(notify_fd, line.data(), line.size());
+}
+
 std::shared_ptr<const policy::IdentityTable> ReceiverContext::identities() {
   std::int64_t m = mtime_ns(kClientsFile);
   if (table_ && m == store_mtime_ns_) return table_;
@@ -146,7 +158,8 @@ Result<std::unique_ptr<asio::ssl::context>> load_server_tls(const config::Config
 }
 
 int run_receiver(const config::Config& config, std::vector<Listener> listeners, int audit_fd,
-                 int ready_fd, std::unique_ptr<asio::ssl::context> tls) {
+                 int ready_fd, std::unique_ptr<asio::ssl::context> tls, int notify_fd,
+                 bool recover_spool) {
   asio::io_context io(1);
   // One verifier thread: each Argon2id check takes ~64 MiB of memory.
   asio::thread_pool workers(1);
@@ -155,6 +168,7 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   spool_options.sync_mode = config.relay.spool_sync == config::Relay::SpoolSync::syncfs
                                 ? spool::SyncMode::syncfs
                                 : spool::SyncMode::fdatasync_each;
+  spool_options.recover = recover_spool;
   auto spool = spool::Spool::open("spool", &recovery, spool_options);
   if (!spool) {
     spdlog::critical("cannot open the spool: {}", spool.error().message);
@@ -166,6 +180,7 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   monitor::AuditLog audit = monitor::AuditLog::adopt(audit_fd);
 
   ReceiverContext ctx{io, workers, config, local_hostname(), **spool, audit, tls.get()};
+  ctx.notify_fd = notify_fd;
   if (auto saved = read_file(kCountersFile); saved) {
     if (auto c = policy::RateCounters::from_json(*saved); c)
       ctx.counters = std::move(*c);
@@ -209,6 +224,7 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   schedule_save();
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGUSR1);
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
@@ -220,12 +236,20 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
       }
       // Stop: no new connections; idle sessions close now, sessions in a
       // transaction finish it (their 250 needs the commit) and then close.
-      ctx.stopping = true;
+      // Drain (SIGUSR1, a reload): no new connections, and every session
+      // goes on until its client ends it; the new receiver has taken over.
       asio::error_code ignored;
       for (auto& a : tcp) a->close(ignored);
       for (auto& a : local) a->close(ignored);
-      for (Transport* t : ctx.idle) t->close();
       save_timer.cancel();
+      save_counters(ctx);
+      if (sig == SIGUSR1) {
+        spdlog::info("receiver {} draining: finishing its open sessions", ::getpid());
+        wait_signal();  // a later SIGTERM still stops it
+        return;
+      }
+      ctx.stopping = true;
+      for (Transport* t : ctx.idle) t->close();
     });
   };
   wait_signal();

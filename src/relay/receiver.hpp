@@ -34,6 +34,13 @@ struct ReceiverContext {
   asio::ssl::context* tls = nullptr;  // null without [relay.tls]
   policy::RateCounters counters;
   bool stopping = false;
+  int notify_fd = -1;  // write end of the deliverer's queue-id pipe (or -1)
+
+  // Whether delivery is paused (the deliverer's marker file in the spool).
+  bool paused() const;
+  // Tells the deliverer a new message is queued; never blocks (a full pipe
+  // drops the note and the deliverer's rescan finds the message).
+  void notify_deliverer(const std::string& id) const;
   std::set<Transport*> idle;  // sessions waiting for a command: closed on stop
 
   // The identities in force now; re-read when clients.json changed, so
@@ -50,8 +57,15 @@ void start_session(ReceiverContext& ctx, std::unique_ptr<Transport> transport, p
 
 // Runs the receiver in this (already privilege-dropped) process. `ready_fd`
 // gets one byte when it accepts connections. Returns an exit code.
+// `notify_fd`: see ReceiverContext::notify_fd. SIGTERM stops (idle
+// sessions close at once); SIGUSR1 drains (no new connections, sessions end
+// as their clients end them) for a reload, where a new receiver already
+// accepts on the same listeners. `recover_spool`: the first receiver of a
+// run checks the spool (spool::Options::recover); later ones do not, since
+// a draining receiver may still be writing to it.
 int run_receiver(const config::Config& config, std::vector<Listener> listeners, int audit_fd,
-                 int ready_fd, std::unique_ptr<asio::ssl::context> tls);
+                 int ready_fd, std::unique_ptr<asio::ssl::context> tls, int notify_fd,
+                 bool recover_spool);
 
 // The STARTTLS context from [relay.tls] (null without it). Loaded before
 // privileges are dropped: the key is readable by root only.

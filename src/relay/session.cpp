@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/text.hpp"
+#include "relay/deliverer.hpp"
 #include "relay/receiver.hpp"
 #include "smtp/smtp.hpp"
 
@@ -242,6 +243,13 @@ class SessionRunner {
     m.envelope.held = v.action == A::hold;
     m.envelope.verdict = m.envelope.held ? "hold" : "accept";
     m.envelope.rule = v.rule;
+    // The kill switch: while delivery is paused, new mail waits in hold.
+    const bool paused = !m.envelope.held && ctx_.paused();
+    if (paused) {
+      m.envelope.held = true;
+      m.envelope.verdict = "hold";
+      m.envelope.rule = kPausedRule;
+    }
     std::size_t size = data.size();
     m.data = std::move(data);
     auto id = co_await commit_async(ctx_.spool, m);
@@ -254,7 +262,8 @@ class SessionRunner {
     }
     // Held mail does not count: the limits meter what may go out.
     if (v.action == A::accept) ctx_.counters.record(who->name, txn_.recipients.size(), now);
-    ctx_.audit.write(v.action == A::hold ? "held" : "received",
+    if (!m.envelope.held) ctx_.notify_deliverer(*id);
+    ctx_.audit.write(m.envelope.held ? "held" : "received",
                      {{"id", *id},
                       {"identity", who->name},
                       {"peer", describe(peer_)},
@@ -262,7 +271,7 @@ class SessionRunner {
                       {"recipients", txn_.recipients.size()},
                       {"size", size},
                       {"verdict", v.action == A::hold ? "hold" : "accept"},
-                      {"rule", v.rule}},
+                      {"rule", paused ? std::string(kPausedRule) : v.rule}},
                      now);
     session_->accept("2.0.0", "queued as " + *id);
     txn_.clear();

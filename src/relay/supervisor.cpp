@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -13,9 +14,15 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <set>
+#include <string>
 
 #include "base/file.hpp"
+#include "base/text.hpp"
+#include "monitor/monitor.hpp"
+#include "relay/control.hpp"
 #include "relay/deliverer.hpp"
+#include "relay/listeners.hpp"
 #include "relay/privileges.hpp"
 #include "relay/receiver.hpp"
 #include "relay/relay.hpp"
@@ -46,6 +53,10 @@ struct Prepared {
   std::optional<RunAs> run_as;
   std::vector<Listener> listeners;
   int audit_fd = -1;
+  int lock_fd = -1;
+  int notify_read = -1, notify_write = -1;  // receiver -> deliverer queue ids
+  int control_fd = -1;
+  std::vector<int> close_in_workers;  // the supervisor's own descriptors
 };
 
 // Directories and files with the owners the receiver needs: it can write
@@ -82,9 +93,12 @@ Result<void> prepare_state(const Prepared& p) {
 // First steps of a forked worker: take signals again (the supervisor
 // blocks them) and work inside the state directory from here on.
 void enter_state_dir(const Prepared& p, const char* role) {
+  // "sg-receiver" / "sg-deliverer" in ps and /proc/PID/comm.
+  ::prctl(PR_SET_NAME, (std::string("sg-") + role).c_str());
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  for (int fd : p.close_in_workers) ::close(fd);
   if (::chdir(p.config.relay.state_dir.c_str()) != 0) {
     spdlog::critical("{}: cannot enter {}: {}", role, p.config.relay.state_dir.string(),
                      std::strerror(errno));
@@ -107,18 +121,21 @@ void become_worker(const Prepared& p, pid_t supervisor, const char* role) {
   if (::getppid() != supervisor) ::_exit(0);
 }
 
-pid_t start_receiver(Prepared& p, int ready_fd) {
+pid_t start_receiver(Prepared& p, int ready_fd, bool recover_spool) {
   pid_t supervisor = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   enter_state_dir(p, "receiver");
+  ::close(p.notify_read);
+  ::close(p.control_fd);
   auto tls = load_server_tls(p.config);
   if (!tls) {
     spdlog::critical("receiver: {}", tls.error().message);
     ::_exit(78);
   }
   become_worker(p, supervisor, "receiver");
-  int rc = run_receiver(p.config, p.listeners, p.audit_fd, ready_fd, std::move(*tls));
+  int rc = run_receiver(p.config, p.listeners, p.audit_fd, ready_fd, std::move(*tls),
+                        p.notify_write, recover_spool);
   ::_exit(rc);
 }
 
@@ -127,30 +144,42 @@ pid_t start_deliverer(Prepared& p, int ready_fd) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   enter_state_dir(p, "deliverer");
-  // What only root may read is read now, in this child: the upstream's
-  // private CA and the sealed credential. The supervisor never holds the
-  // secret, so a receiver it forks later cannot inherit it.
+  ::close(p.notify_write);
+  close_listeners(p.listeners);
+  // What only root may read is read now, in this child: the upstreams'
+  // private CAs and the sealed credentials. The supervisor never holds a
+  // secret, so a receiver it forks later cannot inherit one.
   harden_process();
-  std::optional<vault::Credential> credential;
-  if (const auto& name = p.config.upstreams.front().credential; !name.empty()) {
-    auto loaded = vault::load_credential(p.config, name, {});
-    if (!loaded) {
-      spdlog::critical("no delivery: {}; accepted mail stays queued", loaded.error().message);
-      ::_exit(kNoCredential);
+  DelivererSetup setup;
+  for (const auto& upstream : p.config.upstreams) {
+    UpstreamAccess access;
+    if (!upstream.credential.empty()) {
+      auto loaded = vault::load_credential(p.config, upstream.credential, {});
+      if (!loaded) {
+        spdlog::critical("no delivery: upstream {}: {}; accepted mail stays queued",
+                         upstream.name, loaded.error().message);
+        ::_exit(kNoCredential);
+      }
+      access.credential.emplace(std::move(*loaded));
     }
-    credential.emplace(std::move(*loaded));
-  }
-  std::optional<std::string> ca_pem;
-  if (const auto& ca = p.config.upstreams.front().ca_file; !ca.empty()) {
-    auto pem = read_file(ca, 1u << 20);
-    if (!pem) {
-      spdlog::critical("deliverer: {}", pem.error().message);
-      ::_exit(66);
+    if (!upstream.ca_file.empty()) {
+      auto pem = read_file(upstream.ca_file, 1u << 20);
+      if (!pem) {
+        spdlog::critical("deliverer: upstream {}: {}", upstream.name, pem.error().message);
+        ::_exit(kNoCredential);
+      }
+      access.ca_pem = std::move(*pem);
     }
-    ca_pem = std::move(*pem);
+    setup.access.push_back(std::move(access));
   }
   become_worker(p, supervisor, "deliverer");
-  ::_exit(run_deliverer(p.config, std::move(credential), std::move(ca_pem), p.audit_fd, ready_fd));
+  setup.config = p.config;
+  setup.audit_fd = p.audit_fd;
+  setup.ready_fd = ready_fd;
+  setup.notify_fd = p.notify_read;
+  setup.control_fd = p.control_fd;
+  setup.control_uid = p.run_as ? 0 : ::getuid();
+  ::_exit(run_deliverer(std::move(setup)));
 }
 
 bool wait_ready(int fd, pid_t pid) {
@@ -166,20 +195,53 @@ bool wait_ready(int fd, pid_t pid) {
   return false;
 }
 
+// Paths as the workers will see them: absolute, since they chdir into the
+// state directory.
+void normalize_paths(config::Config& c) {
+  std::error_code ec;
+  c.relay.state_dir = std::filesystem::absolute(c.relay.state_dir, ec).lexically_normal();
+  if (!c.relay.socket.empty())
+    c.relay.socket = std::filesystem::absolute(c.relay.socket, ec).string();
+  else
+    c.relay.socket = submit_socket_path(c).string();
+}
+
+// One relay per state directory; the lock file holds the supervisor's pid.
+Result<int> lock_state(const config::Config& c) {
+  auto path = pid_file_path(c);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return make_error(Errc::io, errno_message("cannot open", path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    (void)!::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    return make_error(Errc::conflict, "another smtpguard relay (pid " +
+                                          std::string(trim(buf)) + ") is running on " +
+                                          c.relay.state_dir.string());
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0)
+    spdlog::warn("{}", errno_message("cannot write", path));
+  return fd;
+}
+
+std::string describe_exit(int status) {
+  return WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                             : "status " + std::to_string(WEXITSTATUS(status));
+}
+
 }  // namespace
 
-int run(const config::Config& config, const RelayOptions&) {
+std::filesystem::path pid_file_path(const config::Config& config) {
+  return config.relay.state_dir / "relay.pid";
+}
+
+int run(const config::Config& config, const RelayOptions& options) {
   // A closed log pipe must not kill the supervisor (and orphan the receiver).
   ::signal(SIGPIPE, SIG_IGN);
   Prepared p;
   p.config = config;
-  std::error_code ec;
-  p.config.relay.state_dir =
-      std::filesystem::absolute(config.relay.state_dir, ec).lexically_normal();
-  if (!p.config.relay.socket.empty())
-    p.config.relay.socket = std::filesystem::absolute(config.relay.socket, ec).string();
-  else
-    p.config.relay.socket = submit_socket_path(p.config).string();
+  normalize_paths(p.config);
 
   auto who = unprivileged_user(p.config.relay.user);
   if (!who) {
@@ -191,20 +253,41 @@ int run(const config::Config& config, const RelayOptions&) {
     spdlog::critical("{}", r.error().message);
     return 73;  // EX_CANTCREAT
   }
+  auto lock = lock_state(p.config);
+  if (!lock) {
+    spdlog::critical("{}", lock.error().message);
+    return lock.error().code == Errc::conflict ? 75 : 73;  // EX_TEMPFAIL
+  }
+  p.lock_fd = *lock;
   auto audit_path = p.config.relay.state_dir / "audit.jsonl";
   p.audit_fd = ::open(audit_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600);
   if (p.audit_fd < 0) {
     spdlog::critical("{}", errno_message("cannot open audit log", audit_path));
     return 73;
   }
+  auto audit = monitor::AuditLog::adopt(::fcntl(p.audit_fd, F_DUPFD_CLOEXEC, 0));
   auto listeners = open_listeners(p.config);
   if (!listeners) {
     spdlog::critical("{}", listeners.error().message);
     return listeners.error().code == Errc::config ? 78 : 71;  // EX_OSERR
   }
   p.listeners = std::move(*listeners);
+  auto control = open_unix_listener(control_socket_path(p.config), 0600);
+  if (!control) {
+    spdlog::critical("{}", control.error().message);
+    return 71;
+  }
+  p.control_fd = control->fd;
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
+    spdlog::critical("cannot create the notification pipe: {}", std::strerror(errno));
+    return 71;
+  }
+  p.notify_read = pipefd[0];
+  p.notify_write = pipefd[1];
+  p.close_in_workers = {p.lock_fd, audit.fd()};
   for (const auto& l : p.listeners) spdlog::info("listening on {}", l.name);
-  spdlog::info("state directory {}; receiver runs as {}", p.config.relay.state_dir.string(),
+  spdlog::info("state directory {}; workers run as {}", p.config.relay.state_dir.string(),
                p.run_as ? p.run_as->name : std::string("the invoking user"));
   if (p.config.upstreams.empty())
     spdlog::warn("no upstream is configured yet: accepted mail stays queued until one is");
@@ -215,88 +298,140 @@ int run(const config::Config& config, const RelayOptions&) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
 
-  RestartBudget receiver_restarts, deliverer_restarts;
-  auto spawn = [&]() -> pid_t {
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-    pid_t pid = start_receiver(p, pipefd[1]);
-    ::close(pipefd[1]);
-    if (pid < 0 || !wait_ready(pipefd[0], pid)) return -1;
+  auto spawn_with_ready = [&](auto&& start) -> pid_t {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
+    pid_t pid = start(ready[1]);
+    ::close(ready[1]);
+    if (pid < 0 || !wait_ready(ready[0], pid)) return -1;
     return pid;
   };
-  pid_t receiver = spawn();
+  bool first_receiver = true;
+  auto spawn_receiver = [&]() -> pid_t {
+    bool recover = first_receiver;
+    first_receiver = false;
+    return spawn_with_ready([&](int fd) { return start_receiver(p, fd, recover); });
+  };
+  // The deliverer unseals the upstream credentials itself (see start_deliverer).
+  auto spawn_deliverer = [&]() -> pid_t {
+    if (p.config.upstreams.empty()) return -1;
+    return spawn_with_ready([&](int fd) { return start_deliverer(p, fd); });
+  };
+
+  RestartBudget receiver_restarts, deliverer_restarts;
+  pid_t receiver = spawn_receiver();
   if (receiver < 0) {
     spdlog::critical("the receiver did not start");
     return 71;
   }
-  // The deliverer unseals the upstream credential itself (see start_deliverer).
-  bool can_deliver = !p.config.upstreams.empty();
-  auto spawn_deliverer = [&]() -> pid_t {
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-    pid_t pid = start_deliverer(p, pipefd[1]);
-    ::close(pipefd[1]);
-    if (pid < 0 || !wait_ready(pipefd[0], pid)) return -1;
-    return pid;
-  };
-  pid_t deliverer = can_deliver ? spawn_deliverer() : -1;
-  if (can_deliver && deliverer < 0) spdlog::error("the deliverer did not start");
+  pid_t deliverer = spawn_deliverer();
+  if (!p.config.upstreams.empty() && deliverer < 0) spdlog::error("the deliverer did not start");
+  std::set<pid_t> draining;            // receivers replaced by a reload
+  bool deliverer_for_reload = false;   // the deliverer stops to be started anew
   spdlog::info("relay ready (receiver pid {}{})", receiver,
                deliverer > 0 ? ", deliverer pid " + std::to_string(deliverer) : std::string());
   sd_notify(0, "READY=1\nSTATUS=accepting mail");
+
+  auto reload = [&] {
+    sd_notify(0, "RELOADING=1");
+    auto fresh = options.reload ? options.reload() : Result<config::Config>(p.config);
+    if (fresh) {
+      normalize_paths(*fresh);
+      if (fresh->relay.state_dir != p.config.relay.state_dir ||
+          fresh->relay.socket != p.config.relay.socket)
+        fresh = make_error(Errc::config,
+                           "state_dir and socket cannot change while the relay runs; restart it");
+    }
+    if (!fresh) {
+      spdlog::error("reload rejected, the running configuration stays: {}",
+                    fresh.error().message);
+      audit.write("config_rejected", {{"error", fresh.error().message}}, unix_now());
+      sd_notify(0, "READY=1");
+      return;
+    }
+    if (fresh->relay.listen != p.config.relay.listen || fresh->relay.user != p.config.relay.user)
+      spdlog::warn("[relay] listen and user changes take effect at the next restart");
+    fresh->relay.listen = p.config.relay.listen;
+    fresh->relay.user = p.config.relay.user;
+    p.config = std::move(*fresh);
+    pid_t next = spawn_receiver();
+    if (next < 0) {
+      spdlog::error("the new receiver did not start; the old one goes on");
+    } else {
+      ::kill(receiver, SIGUSR1);  // finish its sessions, accept no more
+      draining.insert(receiver);
+      receiver = next;
+    }
+    if (deliverer > 0) {
+      deliverer_for_reload = true;
+      ::kill(deliverer, SIGTERM);  // restarted when it exits (see SIGCHLD)
+    } else {
+      deliverer = spawn_deliverer();
+    }
+    spdlog::info("configuration reloaded (receiver pid {})", receiver);
+    audit.write("config_reloaded",
+                {{"source", p.config.source.empty() ? std::string("embedded defaults")
+                                                    : p.config.source.string()}},
+                unix_now());
+    sd_notify(0, "READY=1");
+  };
 
   for (;;) {
     siginfo_t info{};
     int sig = sigwaitinfo(&mask, &info);
     if (sig < 0) continue;
     if (sig == SIGHUP) {
-      ::kill(receiver, SIGHUP);
+      reload();
       continue;
-    }
-    if ((sig == SIGTERM || sig == SIGINT) && deliverer > 0) {
-      ::kill(deliverer, SIGTERM);
-      int status = 0;
-      while (::waitpid(deliverer, &status, 0) < 0 && errno == EINTR) {
-      }
     }
     if (sig == SIGTERM || sig == SIGINT) {
       sd_notify(0, "STOPPING=1");
       spdlog::info("stopping");
-      ::kill(receiver, SIGTERM);
-      int status = 0;
-      while (::waitpid(receiver, &status, 0) < 0 && errno == EINTR) {
+      std::vector<pid_t> all(draining.begin(), draining.end());
+      all.push_back(receiver);
+      if (deliverer > 0) all.push_back(deliverer);
+      for (pid_t pid : all) ::kill(pid, SIGTERM);
+      for (pid_t pid : all) {
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
       }
       close_listeners(p.listeners);
       ::unlink(p.config.relay.socket.c_str());
+      ::unlink(control_socket_path(p.config).c_str());
       return 0;
     }
-    // SIGCHLD: restart the receiver unless it keeps dying.
+    // SIGCHLD: restart a worker unless it keeps dying.
     int status = 0;
     pid_t dead;
     while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (draining.erase(dead)) continue;
       if (dead == deliverer) {
-        if (WIFEXITED(status) && WEXITSTATUS(status) == kNoCredential) {
-          deliverer = -1;
+        deliverer = -1;
+        if (deliverer_for_reload) {
+          deliverer_for_reload = false;
+          deliverer = spawn_deliverer();
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == kNoCredential) {
+          // Logged by the deliverer; a reload (after `vault set`) tries again.
         } else if (!deliverer_restarts.allow()) {
-          spdlog::critical("deliverer restarted too often; mail stays queued");
-          deliverer = -1;
+          spdlog::critical("deliverer restarted too often; mail stays queued until a reload");
         } else {
-          spdlog::error("deliverer exited; restarting");
+          spdlog::error("deliverer exited ({}); restarting", describe_exit(status));
           deliverer = spawn_deliverer();
         }
         continue;
       }
       if (dead != receiver) continue;
-      spdlog::error("receiver exited ({}); restarting",
-                    WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
-                                        : "status " + std::to_string(WEXITSTATUS(status)));
+      spdlog::error("receiver exited ({}); restarting", describe_exit(status));
       if (!receiver_restarts.allow()) {
         spdlog::critical("receiver restarted too often; giving up");
+        if (deliverer > 0) ::kill(deliverer, SIGTERM);
         return 70;  // EX_SOFTWARE
       }
-      receiver = spawn();
+      receiver = spawn_receiver();
       if (receiver < 0) {
         spdlog::critical("the receiver did not restart");
+        if (deliverer > 0) ::kill(deliverer, SIGTERM);
         return 71;
       }
     }

@@ -102,6 +102,11 @@ class ClientSession {
   const Capabilities& capabilities() const { return caps_; }
   bool finished() const { return state_ == State::Closed || state_ == State::Failed; }
   bool tls_active() const { return tls_active_; }
+  // Whether the current (or last) transaction's message content was handed
+  // to the output: before that, a broken session cannot have delivered it,
+  // so the driver may retry at once on a new session without risking a
+  // duplicate.
+  bool body_sent() const { return body_sent_; }
 
  private:
   enum class State {
@@ -158,6 +163,7 @@ class ClientSession {
   bool tls_active_ = false;
   bool ehlo_succeeded_ = false;  // HELO fallback only for the very first EHLO
   bool need_rset_ = false;
+  bool body_sent_ = false;
   bool quit_pending_ = false;
   bool input_follows_ = false;  // receive(): more server bytes after the current line
   std::string output_;

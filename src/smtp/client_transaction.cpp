@@ -69,6 +69,7 @@ void ClientSession::submit(Message message) {
   if (caps_.eightbitmime && has_8bit(message.data)) mail += " BODY=8BITMIME";
   if (utf8) mail += " SMTPUTF8";
 
+  body_sent_ = false;
   if (need_rset_) queued_.push_back(Command{"RSET\r\n", Expect::Rset});
   need_rset_ = false;
   queued_.push_back(Command{mail + "\r\n", Expect::Mail});
@@ -137,6 +138,7 @@ void ClientSession::on_transaction(const Reply& reply) {
       if (reply.code == 354) {
         // RFC 2920 3.1: if nobody is left to receive it, end DATA with no content.
         output_.append(deliverable ? std::string_view(tx_.data) : std::string_view(".\r\n"));
+        body_sent_ = body_sent_ || deliverable;
         awaiting_.push_back(Command{"", deliverable ? Expect::DataEnd : Expect::DataDiscard});
         tx_.data = std::string{};
       } else {

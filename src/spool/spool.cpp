@@ -115,7 +115,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const fs::path& spool_dir, RecoveryRe
 
 Result<void> Spool::open_directories() {
   if (auto r = ensure_directory(dir_, kDirMode); !r) return r;
-  for (const char* sub : {"tmp", "queue", "hold"}) {
+  for (const char* sub : {"tmp", "queue", "hold", "active"}) {
     fs::path p = dir_ / sub;
     if (auto r = ensure_directory(p, kDirMode); !r) return r;
   }
@@ -341,6 +341,25 @@ Result<void> Spool::remove(std::string_view id) {
     return sys_error("cannot remove", *path, errno);
   if (int e = sync_fd(dir_fd); e != 0) return sys_error("cannot fsync directory of", *path, e);
   return {};
+}
+
+Result<void> Spool::mark_in_flight(std::string_view id) {
+  if (!is_valid_id(id)) return make_error(Errc::invalid_input, "not a queue id");
+  fs::path p = dir_ / "active" / std::string(id);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
+  if (fd < 0) return sys_error("cannot create", p, errno);
+  ::close(fd);
+  return {};
+}
+
+void Spool::clear_in_flight(std::string_view id) {
+  if (!is_valid_id(id)) return;
+  ::unlink((dir_ / "active" / std::string(id)).c_str());
+}
+
+bool Spool::in_flight(std::string_view id) const {
+  if (!is_valid_id(id)) return false;
+  return ::access((dir_ / "active" / std::string(id)).c_str(), F_OK) == 0;
 }
 
 int Spool::inject(FaultPoint point, std::string_view id) const {

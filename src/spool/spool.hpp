@@ -9,6 +9,7 @@
 //   queue/   committed messages, one file per id
 //   hold/    committed messages that must not go out until released
 //   corrupt/ damaged files found at open, moved aside (never deleted)
+//   active/  empty "in flight" markers of the deliverer (see mark_in_flight)
 // Trust: queue files are local but may be torn by a crash or damaged on
 // disk; decode treats them as untrusted bytes (checksums, strict limits,
 // clean Errc::corrupt/unsupported errors, never a half-parsed message).
@@ -154,6 +155,15 @@ class Spool {
   Result<void> hold(std::string_view id);
   Result<void> release(std::string_view id);
   Result<void> remove(std::string_view id);
+  // The deliverer marks a message before it sends the content upstream and
+  // clears the mark once the outcome is recorded. A mark found before the
+  // next attempt means the last one was cut off after the content may have
+  // gone out: the next delivery may be a duplicate (logged as such). Marks
+  // are not fsync'd: they survive a killed process (the page cache does),
+  // not necessarily a power loss, and they never decide whether mail goes.
+  Result<void> mark_in_flight(std::string_view id);
+  void clear_in_flight(std::string_view id);
+  bool in_flight(std::string_view id) const;
   // Flushes pending commits, joins the committer thread; later commits fail
   // with Errc::io. Called by the destructor.
   void stop();
