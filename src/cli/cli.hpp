@@ -35,6 +35,8 @@ void add_send_command(CLI::App& app, Globals& globals);
 void add_client_commands(CLI::App& app, Globals& globals);
 void add_relay_command(CLI::App& app, Globals& globals);
 void add_queue_commands(CLI::App& app, Globals& globals);
+void add_queue_control_commands(CLI::App& queue, Globals& globals);  // hold, release, delete, flush
+void add_control_commands(CLI::App& app, Globals& globals);          // pause, resume, reload
 
 // The sendmail(8) interface, parsed by hand: its flags (-oi, -odb, -bs, -fADDR)
 // are not getopt-style. `args` are the words after "sendmail".

@@ -1,5 +1,6 @@
 // `smtpguard queue list|show`: read-only views of the spool. They open the
 // spool without taking it over, so they are safe while the relay runs.
+// (hold, release, delete and flush are in cmd_control.cpp.)
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@ nlohmann::json envelope_json(const spool::Envelope& e) {
                      {"state", spool::to_string(r.state)},
                      {"attempts", r.attempts},
                      {"last_reply", r.last_reply},
-                     {"upstream_id", r.upstream_id}});
+                     {"upstream_id", r.upstream_id},
+                     {"next_attempt", r.next_attempt}});
   return {{"id", e.id},
           {"received_at", e.received_at},
           {"identity", e.identity},
@@ -122,7 +124,7 @@ int run_show(const Globals& globals, const QueueOptions& o) {
 
 void add_queue_commands(CLI::App& app, Globals& globals) {
   auto o = std::make_shared<QueueOptions>();
-  auto* queue = app.add_subcommand("queue", "Inspect the spool (messages waiting or held)");
+  auto* queue = app.add_subcommand("queue", "Inspect and control the queue (waiting and held mail)");
   queue->require_subcommand(1);
   auto* list = queue->add_subcommand("list", "List queued messages, oldest first");
   list->add_flag("--held", o->held, "Only held messages");
@@ -135,6 +137,7 @@ void add_queue_commands(CLI::App& app, Globals& globals) {
   show->add_flag("--data", o->data, "Print the message itself, byte for byte");
   show->add_flag("--json", o->json, "Envelope as JSON");
   show->callback([&globals, o] { globals.exit_code = run_show(globals, *o); });
+  add_queue_control_commands(*queue, globals);
 }
 
 }  // namespace sg::cli

@@ -1,3 +1,4 @@
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sysexits.h>
 
@@ -26,6 +27,8 @@ void add_relay_command(CLI::App& app, Globals& globals) {
       globals.exit_code = fail(cfg.error());
       return;
     }
+    // Logs go to stderr (the journal under systemd), never mixed with output.
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("relay"));
     spdlog::set_pattern("smtpguard[%P]: %l: %v");
     relay::RelayOptions options;
     options.reload = [&globals] { return load_config(globals); };

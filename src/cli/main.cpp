@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   add_client_commands(app, globals);
   add_relay_command(app, globals);
   add_queue_commands(app, globals);
+  add_control_commands(app, globals);
   app.add_subcommand(
       "sendmail",
       "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");

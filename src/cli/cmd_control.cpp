@@ -1,0 +1,204 @@
+// `smtpguard queue hold|release|delete|flush`, `pause`, `resume`, `reload`:
+// commands that change what a running relay does. They go through the
+// relay's control socket; with no relay running they change the spool
+// directly, so the next start sees the change.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "base/text.hpp"
+#include "cli/cli.hpp"
+#include "cli/relay_control.hpp"
+#include "relay/deliverer.hpp"
+#include "spool/spool.hpp"
+
+namespace sg::cli {
+namespace {
+
+bool relay_absent(const Error& e) {
+  return e.code == Errc::not_found || e.code == Errc::timeout;
+}
+
+Result<std::unique_ptr<spool::Spool>> open_spool_offline(const config::Config& cfg) {
+  auto dir = cfg.relay.state_dir / "spool";
+  if (::access(dir.c_str(), F_OK) != 0)
+    return make_error(Errc::not_found,
+                      "no spool at " + dir.string() + " (the relay has not run yet)");
+  spool::Options o;
+  o.recover = false;
+  return spool::Spool::open(dir, nullptr, o);
+}
+
+// Every deferred recipient of every queued message becomes due now.
+Result<std::size_t> flush_offline(spool::Spool& sp) {
+  std::size_t n = 0;
+  for (const auto& id : sp.list(false)) {
+    auto env = sp.load_envelope(id);
+    if (!env) continue;
+    bool changed = false;
+    for (auto& r : env->recipients)
+      if (r.state == spool::RecipientState::deferred && r.next_attempt > 0) {
+        r.next_attempt = 0;
+        changed = true;
+      }
+    if (changed) {
+      if (auto r = sp.update_envelope(*env); !r) return r.error();
+      ++n;
+    }
+  }
+  return n;
+}
+
+int queue_action(const Globals& globals, const std::string& cmd, const std::string& id) {
+  auto cfg = load_config(globals);
+  if (!cfg) return fail(cfg.error());
+  if (cmd != "flush" && !spool::is_valid_id(id))
+    return fail(EX_USAGE, "\"" + id + "\" is not a queue id (see smtpguard queue list)");
+  nlohmann::json request = {{"cmd", cmd}};
+  if (cmd != "flush") request["id"] = id;
+  auto reply = ask_relay(*cfg, request);
+  if (reply) {
+    if (cmd == "flush")
+      std::cout << "flushed: " << reply->value("messages", 0) << " queued messages are due now"
+                << (reply->value("paused", false) ? " (delivery is paused: smtpguard resume)" : "")
+                << "\n";
+    else
+      std::cout << id << ": " << (cmd == "delete" ? "deleted" : cmd == "hold" ? "held" : "released")
+                << "\n";
+    return EX_OK;
+  }
+  if (!relay_absent(reply.error())) {
+    // The relay answered and refused (busy, unknown id).
+    bool busy = reply.error().message.find("being delivered") != std::string::npos;
+    return fail(busy ? EX_TEMPFAIL : EX_NOINPUT, reply.error().message);
+  }
+  auto sp = open_spool_offline(*cfg);
+  if (!sp) return fail(sp.error());
+  if (cmd == "flush") {
+    auto n = flush_offline(**sp);
+    if (!n) return fail(n.error());
+    std::cout << "flushed: " << *n << " messages are due at the relay's next start\n";
+    return EX_OK;
+  }
+  Result<void> r = cmd == "hold"      ? (*sp)->hold(id)
+                   : cmd == "release" ? (*sp)->release(id)
+                                      : (*sp)->remove(id);
+  if (!r) return fail(r.error());
+  std::cout << id << ": " << (cmd == "delete" ? "deleted" : cmd == "hold" ? "held" : "released")
+            << " (no relay running: changed in the spool)\n";
+  return EX_OK;
+}
+
+int pause_or_resume(const Globals& globals, bool pause) {
+  auto cfg = load_config(globals);
+  if (!cfg) return fail(cfg.error());
+  auto reply = ask_relay(*cfg, {{"cmd", pause ? "pause" : "resume"}});
+  if (reply) {
+    if (pause)
+      std::cout << (reply->value("was_paused", false) ? "delivery was already paused"
+                                                       : "delivery paused")
+                << "; new mail is accepted and held until `smtpguard resume`\n";
+    else
+      std::cout << "delivery resumed; " << reply->value("released", 0)
+                << " messages held during the pause released\n";
+    return EX_OK;
+  }
+  if (!relay_absent(reply.error())) return fail(reply.error());
+  // No deliverer answers: the marker alone does it (the receiver, if it
+  // runs, checks it for every message; the deliverer reads it at start).
+  auto sp = open_spool_offline(*cfg);
+  if (!sp) return fail(sp.error());
+  if (auto r = relay::set_paused_marker((*sp)->directory(), pause, unix_now()); !r)
+    return fail(r.error());
+  if (pause) {
+    std::cout << "delivery paused (no deliverer running; it stays paused when it starts)\n";
+  } else {
+    auto released = relay::release_paused_mail(**sp);
+    std::cout << "delivery resumed; " << released.size()
+              << " messages held during the pause released\n";
+  }
+  return EX_OK;
+}
+
+// The relay answers a reload in its audit log: config_reloaded or
+// config_rejected, after the size the log had when we signalled.
+int reload(const Globals& globals) {
+  auto cfg = load_config(globals);
+  if (!cfg) return fail(EX_CONFIG, "not reloaded: " + cfg.error().message);
+  auto pid = running_relay_pid(*cfg);
+  if (!pid)
+    return fail(EX_UNAVAILABLE,
+                "no relay is running on " + cfg->relay.state_dir.string() + "; nothing to reload");
+  auto audit = cfg->relay.state_dir / "audit.jsonl";
+  struct stat st {};
+  std::uintmax_t before = ::stat(audit.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
+  if (::kill(*pid, SIGHUP) != 0)
+    return fail(EX_NOPERM, "cannot signal the relay (pid " + std::to_string(*pid) + ")");
+  for (int i = 0; i < 150; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(audit, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(before));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) continue;
+      auto event = j.value("event", std::string());
+      if (event == "config_reloaded") {
+        std::cout << "relay (pid " << *pid << ") reloaded its configuration and vault\n";
+        return EX_OK;
+      }
+      if (event == "config_rejected")
+        return fail(EX_CONFIG, "the relay rejected the new configuration and keeps the old one: " +
+                                   j.value("error", std::string()));
+    }
+  }
+  return fail(EX_TEMPFAIL, "reload signalled to pid " + std::to_string(*pid) +
+                               ", but no answer in " + audit.string() + " within 15 s");
+}
+
+}  // namespace
+
+void add_queue_control_commands(CLI::App& queue, Globals& globals) {
+  auto id = std::make_shared<std::string>();
+  struct Spec {
+    const char* name;
+    const char* help;
+  };
+  for (Spec s : {Spec{"hold", "Hold a message: it stays queued but is not delivered"},
+                 Spec{"release", "Release a held message for delivery"},
+                 Spec{"delete", "Delete a message from the queue (no bounce is sent)"}}) {
+    auto* cmd = queue.add_subcommand(s.name, s.help);
+    cmd->add_option("id", *id, "Queue id (smtpguard queue list)")->required();
+    std::string name = s.name;
+    cmd->callback([&globals, id, name] { globals.exit_code = queue_action(globals, name, *id); });
+  }
+  auto* flush = queue.add_subcommand(
+      "flush", "Retry every deferred message now instead of at its next scheduled time");
+  flush->callback([&globals, id] { globals.exit_code = queue_action(globals, "flush", ""); });
+}
+
+void add_control_commands(CLI::App& app, Globals& globals) {
+  auto* pause = app.add_subcommand(
+      "pause", "Kill switch: stop all delivery now; new mail is still accepted and held");
+  pause->footer(
+      "Sessions in the middle of a transaction finish it; nothing else goes upstream.\n"
+      "The pause survives restarts of the relay until `smtpguard resume`.");
+  pause->callback([&globals] { globals.exit_code = pause_or_resume(globals, true); });
+  auto* resume = app.add_subcommand(
+      "resume", "End a pause: deliver again, including the mail held while paused");
+  resume->callback([&globals] { globals.exit_code = pause_or_resume(globals, false); });
+  auto* reload_cmd = app.add_subcommand(
+      "reload", "Make the running relay re-read its configuration and vault (as SIGHUP does)");
+  reload_cmd->footer(
+      "The configuration is checked here first; the relay checks it again and keeps\n"
+      "its running configuration if the new one has errors. Exit 0 reloaded, 78 rejected,\n"
+      "69 no relay running.");
+  reload_cmd->callback([&globals] { globals.exit_code = reload(globals); });
+}
+
+}  // namespace sg::cli

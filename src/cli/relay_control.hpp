@@ -1,0 +1,23 @@
+// The CLI's way to a running relay: its control socket (relay/control.hpp)
+// and its supervisor's pid file. Commands that can also act on the spool
+// directly (queue hold/release/delete/flush, pause/resume) do so only when
+// no relay answers.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "base/result.hpp"
+#include "config/config.hpp"
+
+namespace sg::cli {
+
+// Errc::not_found: no relay runs; Errc::timeout: it runs but its deliverer
+// does not answer (no upstream, no credential, or restarting).
+Result<nlohmann::json> ask_relay(const config::Config& cfg, const nlohmann::json& request);
+
+// The running supervisor's pid from STATE_DIR/relay.pid (only if its lock is
+// held, i.e. the relay really runs).
+std::optional<int> running_relay_pid(const config::Config& cfg);
+
+}  // namespace sg::cli
