@@ -329,15 +329,16 @@ asio::awaitable<bool> Deliverer::send_chunk(Worker& w, spool::Envelope& env,
 asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
                                                                const std::string& id) {
   Pool& pool = w.pool;
-  // The envelope first: a message that is not due costs no body read.
-  auto head = spool_.load_envelope(id);
-  if (!head) {
-    if (head.error().code == Errc::not_found) co_return std::nullopt;  // delivered or deleted
-    spdlog::error("{}; trying again in 5 minutes", head.error().message);
+  // One read of the whole file: the schedule hands out only messages that
+  // are due (or new), so the body is almost always needed.
+  auto loaded = spool_.load(id);
+  if (!loaded) {
+    if (loaded.error().code == Errc::not_found) co_return std::nullopt;  // delivered or deleted
+    spdlog::error("{}; trying again in 5 minutes", loaded.error().message);
     co_return unix_now() + 300;
   }
-  if (head->held) co_return std::nullopt;  // held from outside: release brings it back
-  spool::Envelope env = std::move(*head);
+  if (loaded->envelope.held) co_return std::nullopt;  // held from outside: release brings it back
+  spool::Envelope env = std::move(loaded->envelope);
   std::int64_t now = unix_now();
   if (forced_.erase(id)) {
     for (auto& r : env.recipients)
@@ -362,8 +363,6 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
   bool maybe_duplicate = spool_.in_flight(id);
   std::string data;
   if (!due.empty()) {
-    auto loaded = spool_.load(id);
-    if (!loaded) co_return std::nullopt;
     data = delivery::strip_header(loaded->data);
     if (!pool.config.configuration_set.empty())
       data = delivery::add_ses_headers(data, pool.config.configuration_set, env.identity);
@@ -375,15 +374,12 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
     }
   }
   audit_changes(pool, env, changes, maybe_duplicate);
-  if (!changes.failed.empty() && setup_.config.delivery.bounces) {
-    if (data.empty()) {
-      if (auto loaded = spool_.load(id)) data = std::move(loaded->data);
-    }
-    queue_dsn(env, data, changes.failed);
-  }
+  if (!changes.failed.empty() && setup_.config.delivery.bounces)
+    queue_dsn(env, loaded->data, changes.failed);
   std::optional<std::int64_t> next;
   if (delivery::finished(env)) {
-    if (auto r = spool_.remove(id); !r) spdlog::error("cannot remove {}: {}", id, r.error().message);
+    if (auto r = spool_.remove(id, false); !r)
+      spdlog::error("cannot remove {}: {}", id, r.error().message);
   } else {
     if (auto r = spool_.update_envelope(env); !r)
       spdlog::error("cannot record the state of {}: {}", id, r.error().message);

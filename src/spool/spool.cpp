@@ -330,7 +330,7 @@ Result<void> Spool::release(std::string_view id) {
   return move(id, false);
 }
 
-Result<void> Spool::remove(std::string_view id) {
+Result<void> Spool::remove(std::string_view id, bool sync_directory) {
   auto lock = FileLock::acquire(dir_ / "lock");
   if (!lock) return lock.error();
   bool held = false;
@@ -339,6 +339,7 @@ Result<void> Spool::remove(std::string_view id) {
   int dir_fd = held ? hold_fd_ : queue_fd_;
   if (::unlinkat(dir_fd, std::string(id).c_str(), 0) != 0)
     return sys_error("cannot remove", *path, errno);
+  if (!sync_directory) return {};
   if (int e = sync_fd(dir_fd); e != 0) return sys_error("cannot fsync directory of", *path, e);
   return {};
 }

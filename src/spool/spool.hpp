@@ -154,7 +154,10 @@ class Spool {
   // Move between queue/ and hold/; idempotent; Errc::not_found if neither.
   Result<void> hold(std::string_view id);
   Result<void> release(std::string_view id);
-  Result<void> remove(std::string_view id);
+  // `sync_directory` false skips the directory fsync: for delivered mail,
+  // where an unlink lost to a power failure means a duplicate delivery,
+  // never a lost message, and the fsync would serialise every delivery.
+  Result<void> remove(std::string_view id, bool sync_directory = true);
   // The deliverer marks a message before it sends the content upstream and
   // clears the mark once the outcome is recorded. A mark found before the
   // next attempt means the last one was cut off after the content may have
