@@ -282,6 +282,7 @@ asio::awaitable<bool> Deliverer::send_chunk(Worker& w, spool::Envelope& env,
                                             delivery::Changes& changes) {
   Pool& pool = w.pool;
   co_await take_tokens(pool, rcpts.size());
+  if (stopping_ || paused_) co_return false;  // the recipients stay due
   for (int attempt = 0;; ++attempt) {
     std::string error;
     bool reused = w.client != nullptr;
@@ -370,7 +371,7 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
     // take 100 (RFC 5321), so 50 is safe everywhere.
     for (const auto& chunk :
          delivery::split_recipients(due, delivery::kSesMaxRecipientsPerTransaction)) {
-      if (stopping_ || !co_await send_chunk(w, env, data, chunk, changes)) break;
+      if (stopping_ || paused_ || !co_await send_chunk(w, env, data, chunk, changes)) break;
     }
   }
   audit_changes(pool, env, changes, maybe_duplicate);
