@@ -182,7 +182,9 @@ pid_t start_deliverer(Prepared& p, int ready_fd) {
   ::_exit(run_deliverer(std::move(setup)));
 }
 
-bool wait_ready(int fd, pid_t pid) {
+// True once the worker wrote its ready byte; otherwise it died first, and
+// `status` gets its wait status.
+bool wait_ready(int fd, pid_t pid, int& status) {
   char c = 0;
   ssize_t n;
   do {
@@ -190,8 +192,8 @@ bool wait_ready(int fd, pid_t pid) {
   } while (n < 0 && errno == EINTR);
   ::close(fd);
   if (n == 1) return true;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   return false;
 }
 
@@ -298,12 +300,18 @@ int run(const config::Config& config, const RelayOptions& options) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
 
+  int failed_status = 0;  // wait status of the last worker that died before it was ready
   auto spawn_with_ready = [&](auto&& start) -> pid_t {
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
     pid_t pid = start(ready[1]);
     ::close(ready[1]);
-    if (pid < 0 || !wait_ready(ready[0], pid)) return -1;
+    failed_status = 0;
+    if (pid < 0) {
+      ::close(ready[0]);
+      return -1;
+    }
+    if (!wait_ready(ready[0], pid, failed_status)) return -1;
     return pid;
   };
   bool first_receiver = true;
@@ -413,26 +421,34 @@ int run(const config::Config& config, const RelayOptions& options) {
           deliverer = spawn_deliverer();
         } else if (WIFEXITED(status) && WEXITSTATUS(status) == kNoCredential) {
           // Logged by the deliverer; a reload (after `vault set`) tries again.
-        } else if (!deliverer_restarts.allow()) {
-          spdlog::critical("deliverer restarted too often; mail stays queued until a reload");
         } else {
           spdlog::error("deliverer exited ({}); restarting", describe_exit(status));
-          deliverer = spawn_deliverer();
+          // A new one that dies before it is ready is tried again, within
+          // the budget, unless it says retrying cannot help.
+          while (deliverer < 0) {
+            if (!deliverer_restarts.allow()) {
+              spdlog::critical("deliverer restarted too often; mail stays queued until a reload");
+              break;
+            }
+            deliverer = spawn_deliverer();
+            if (deliverer < 0 && WIFEXITED(failed_status) &&
+                WEXITSTATUS(failed_status) == kNoCredential)
+              break;
+          }
         }
         continue;
       }
       if (dead != receiver) continue;
       spdlog::error("receiver exited ({}); restarting", describe_exit(status));
-      if (!receiver_restarts.allow()) {
-        spdlog::critical("receiver restarted too often; giving up");
-        if (deliverer > 0) ::kill(deliverer, SIGTERM);
-        return 70;  // EX_SOFTWARE
-      }
-      receiver = spawn_receiver();
-      if (receiver < 0) {
-        spdlog::critical("the receiver did not restart");
-        if (deliverer > 0) ::kill(deliverer, SIGTERM);
-        return 71;
+      receiver = -1;
+      while (receiver < 0) {
+        if (!receiver_restarts.allow()) {
+          spdlog::critical("receiver restarted too often; giving up");
+          if (deliverer > 0) ::kill(deliverer, SIGTERM);
+          return 70;  // EX_SOFTWARE
+        }
+        receiver = spawn_receiver();
+        if (receiver < 0) spdlog::error("the new receiver died before it was ready; trying again");
       }
     }
   }
