@@ -211,7 +211,9 @@ std::uint32_t read_duration(const TableReader& r, std::string_view key, std::uin
     seconds = *parsed;
   } else {
     r.fail_at(node, key,
-              "expected a duration such as \"30s\", \"15m\", \"2h\" or \"5d\", got " + describe(node));
+              "expected a duration such as \"30s\", \"15m\", \"2h\", \"5d\", \"1w\" or a number of "
+              "seconds, got " +
+                  describe(node));
   }
   constexpr std::uint64_t kMax = 366ull * 86400;
   if (seconds < min || seconds > kMax)
@@ -228,8 +230,13 @@ Delivery read_delivery(const TableReader& r) {
   if (r.has("first_retry")) d.first_retry_seconds = read_duration(r, "first_retry", 1);
   if (r.has("max_retry_interval"))
     d.max_retry_interval_seconds = read_duration(r, "max_retry_interval", 1);
-  if (d.max_retry_interval_seconds < d.first_retry_seconds)
-    r.fail("max_retry_interval", "must not be shorter than first_retry");
+  if (d.max_retry_interval_seconds < d.first_retry_seconds) {
+    // The default cap follows a long first_retry; an explicit one must not be shorter.
+    if (!r.has("max_retry_interval"))
+      d.max_retry_interval_seconds = d.first_retry_seconds;
+    else
+      r.fail("max_retry_interval", "must not be shorter than first_retry");
+  }
   if (const toml::node* b = r.find("bounces")) {
     if (!b->is_boolean()) r.fail_at(*b, "bounces", "expected true or false, got " + describe(*b));
     d.bounces = b->as_boolean()->get();

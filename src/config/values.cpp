@@ -94,8 +94,10 @@ Result<std::uint64_t> parse_size(std::string_view text) {
 
 Result<std::uint64_t> parse_duration(std::string_view text) {
   auto error = [&] {
-    return make_error(Errc::config, "expected a duration such as \"30s\", \"15m\", \"2h\" or \"5d\", got \"" +
-                                        std::string(text) + "\"");
+    return make_error(Errc::invalid_input,
+                      "expected a duration such as \"30s\", \"15m\", \"2h\", \"5d\", \"1w\" or a "
+                      "number of seconds, got " +
+                          in_quotes(text));
   };
   std::string_view t = trim(text);
   std::size_t digits = 0;

@@ -136,7 +136,8 @@ Result<nlohmann::json> control_request(const std::filesystem::path& socket,
     return make_error(e == EACCES ? Errc::permission : Errc::io,
                       errno_message("cannot connect to", socket));
   }
-  std::string out = request.dump() + "\n";
+  std::string out =
+      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size()))
     return make_error(Errc::io, errno_message("cannot write to", socket));
   std::string in;

@@ -35,6 +35,7 @@ const char* command_name(int expect_index) {
 }  // namespace
 
 void ClientSession::submit(Message message) {
+  body_sent_ = false;
   if (finished()) return;
   if (state_ != State::Ready)
     return fail(Errc::invalid_input, "submit() called while the session is not ready");
@@ -69,7 +70,6 @@ void ClientSession::submit(Message message) {
   if (caps_.eightbitmime && has_8bit(message.data)) mail += " BODY=8BITMIME";
   if (utf8) mail += " SMTPUTF8";
 
-  body_sent_ = false;
   if (need_rset_) queued_.push_back(Command{"RSET\r\n", Expect::Rset});
   need_rset_ = false;
   queued_.push_back(Command{mail + "\r\n", Expect::Mail});
