@@ -4,11 +4,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.hpp"
 #include "config/config.hpp"
+#include "spool/spool.hpp"
 
 namespace sg::cli {
 
@@ -20,6 +22,10 @@ struct Globals {
 
 // Loads the configuration the command line asks for.
 Result<config::Config> load_config(const Globals& globals);
+
+// The relay's spool, opened without taking it over (recover = false), so
+// safe while the relay runs; Errc::not_found when the relay never ran.
+Result<std::unique_ptr<spool::Spool>> open_spool_shared(const config::Config& cfg);
 
 // Prints "smtpguard: MESSAGE" to stderr and returns the exit code for `error`.
 int fail(const Error& error);

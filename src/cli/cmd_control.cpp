@@ -24,16 +24,6 @@ bool relay_absent(const Error& e) {
   return e.code == Errc::not_found || e.code == Errc::timeout;
 }
 
-Result<std::unique_ptr<spool::Spool>> open_spool_offline(const config::Config& cfg) {
-  auto dir = cfg.relay.state_dir / "spool";
-  if (::access(dir.c_str(), F_OK) != 0)
-    return make_error(Errc::not_found,
-                      "no spool at " + dir.string() + " (the relay has not run yet)");
-  spool::Options o;
-  o.recover = false;
-  return spool::Spool::open(dir, nullptr, o);
-}
-
 // Every deferred recipient of every queued message becomes due now.
 Result<std::size_t> flush_offline(spool::Spool& sp) {
   std::size_t n = 0;
@@ -77,7 +67,7 @@ int queue_action(const Globals& globals, const std::string& cmd, const std::stri
     bool busy = reply.error().message.find("being delivered") != std::string::npos;
     return fail(busy ? EX_TEMPFAIL : EX_NOINPUT, reply.error().message);
   }
-  auto sp = open_spool_offline(*cfg);
+  auto sp = open_spool_shared(*cfg);
   if (!sp) return fail(sp.error());
   if (cmd == "flush") {
     auto n = flush_offline(**sp);
@@ -111,7 +101,7 @@ int pause_or_resume(const Globals& globals, bool pause) {
   if (!relay_absent(reply.error())) return fail(reply.error());
   // No deliverer answers: the marker alone does it (the receiver, if it
   // runs, checks it for every message; the deliverer reads it at start).
-  auto sp = open_spool_offline(*cfg);
+  auto sp = open_spool_shared(*cfg);
   if (!sp) return fail(sp.error());
   if (auto r = relay::set_paused_marker((*sp)->directory(), pause, unix_now()); !r)
     return fail(r.error());

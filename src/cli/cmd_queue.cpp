@@ -13,14 +13,8 @@
 #include "spool/spool.hpp"
 
 namespace sg::cli {
-namespace {
 
-struct QueueOptions {
-  bool held = false, ready = false, ids_only = false, json = false, data = false;
-  std::string id;
-};
-
-Result<std::unique_ptr<spool::Spool>> open_spool(const config::Config& cfg) {
+Result<std::unique_ptr<spool::Spool>> open_spool_shared(const config::Config& cfg) {
   auto dir = cfg.relay.state_dir / "spool";
   if (::access(dir.c_str(), F_OK) != 0)
     return make_error(Errc::not_found,
@@ -29,6 +23,13 @@ Result<std::unique_ptr<spool::Spool>> open_spool(const config::Config& cfg) {
   o.recover = false;
   return spool::Spool::open(dir, nullptr, o);
 }
+
+namespace {
+
+struct QueueOptions {
+  bool held = false, ready = false, ids_only = false, json = false, data = false;
+  std::string id;
+};
 
 nlohmann::json envelope_json(const spool::Envelope& e) {
   nlohmann::json rcpts = nlohmann::json::array();
@@ -62,7 +63,7 @@ std::string age(std::int64_t since) {
 int run_list(const Globals& globals, const QueueOptions& o) {
   auto cfg = load_config(globals);
   if (!cfg) return fail(cfg.error());
-  auto sp = open_spool(*cfg);
+  auto sp = open_spool_shared(*cfg);
   if (!sp) {
     if (sp.error().code == Errc::not_found) return o.json ? (std::cout << "[]\n", EX_OK) : EX_OK;
     return fail(sp.error());
@@ -97,7 +98,7 @@ int run_list(const Globals& globals, const QueueOptions& o) {
 int run_show(const Globals& globals, const QueueOptions& o) {
   auto cfg = load_config(globals);
   if (!cfg) return fail(cfg.error());
-  auto sp = open_spool(*cfg);
+  auto sp = open_spool_shared(*cfg);
   if (!sp) return fail(sp.error());
   auto msg = (*sp)->load(o.id);
   if (!msg) return fail(msg.error());

@@ -13,8 +13,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SMTPGUARD = os.environ.get("SMTPGUARD", "smtpguard")
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-aiosmtpd
 
+# The upstream credential the tests seal (an AWS documentation example key
+# id and a made-up SES-style password) and the local app's password.
+UPSTREAM_USER = "AKIAIOSFODNN7EXAMPLE"
+UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
+APP_PW = "app-password"
+
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT = 0, 64, 65, 66
 EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 69, 75, 77, 78
+
+
+def wait_for(predicate, seconds=20, step=0.1):
+    """Polls `predicate` until it is true (True) or `seconds` pass (False)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
 
 
 def run(cmd, **kw):
@@ -118,6 +134,23 @@ class SmtpguardTestCase(unittest.TestCase):
             print("kept", cls.tmp)
         else:
             shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def make_server_cert(cls):
+        """A test CA and a certificate for localhost/127.0.0.1 (cls.ca, cls.cert, cls.key)."""
+        cls.ca = TestCA(cls.tmp)
+        cls.cert, cls.key = cls.ca.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+
+    def provision(self, relay, *client_args):
+        """Seals UPSTREAM_PW as vault entry "ses" and adds the identity "shop"
+        (password APP_PW, senders *@shop.example.com, extra `client_args`)."""
+        for args, stdin in ((["vault", "init"], None),
+                            (["vault", "set", "ses", "--username", UPSTREAM_USER],
+                             UPSTREAM_PW + "\n"),
+                            (["client", "add", "shop", "--password-stdin", "--allowed-sender",
+                              "*@shop.example.com", *client_args], APP_PW + "\n")):
+            r = relay.cli(*args, input=stdin)
+            self.assertEqual(r.returncode, 0, r.stderr)
 
     @classmethod
     def write_config(cls, name, text):

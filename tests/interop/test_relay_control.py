@@ -9,20 +9,10 @@ import smtplib
 import time
 import unittest
 
-from harness import AuthServer, Relay, SmtpguardTestCase, TestCA, free_port
+from harness import (APP_PW, UPSTREAM_PW, UPSTREAM_USER, AuthServer, Relay, SmtpguardTestCase,
+                     free_port, wait_for)
 
-USER = "AKIAIOSFODNN7EXAMPLE"
-UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
-APP_PW = "app-password"
-
-
-def wait_for(predicate, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+USER = UPSTREAM_USER
 
 
 class RelayControlTest(SmtpguardTestCase):
@@ -30,8 +20,7 @@ class RelayControlTest(SmtpguardTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ca = TestCA(cls.tmp)
-        cls.cert, cls.key = cls.ca.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+        cls.make_server_cert()
 
     def upstream_config(self, port, extra=""):
         return ('[upstream.test]\nhost = "localhost"\nport = %d\ntls = "starttls"\n'
@@ -41,12 +30,7 @@ class RelayControlTest(SmtpguardTestCase):
     def make_relay(self, name, port, extra="", delivery='first_retry = "1s"'):
         relay = Relay(self.tmp, self.upstream_config(port, extra) +
                       "[delivery]\n%s\n" % delivery, name=name)
-        for args, stdin in ((["vault", "init"], None),
-                            (["vault", "set", "ses", "--username", USER], UPSTREAM_PW + "\n"),
-                            (["client", "add", "shop", "--password-stdin", "--allowed-sender",
-                              "*@shop.example.com"], APP_PW + "\n")):
-            r = relay.cli(*args, input=stdin)
-            self.assertEqual(r.returncode, 0, r.stderr)
+        self.provision(relay)
         relay.start()
         self.addCleanup(relay.stop)
         return relay
@@ -143,6 +127,23 @@ class RelayControlTest(SmtpguardTestCase):
         text = relay.cli("status").stdout
         self.assertIn("delivery active", text)
         self.assertIn("credential: ses, 0 days old", text)
+
+    def test_max_send_rate_paces_delivery(self):
+        # 5 recipients per second with a burst of 5: 20 one-recipient
+        # messages cannot all be upstream in less than (20 - 5) / 5 = 3 s.
+        # (A lower bound on the spread only: a slow machine makes it longer.)
+        server = self.server()
+        relay = self.make_relay("paced", server.port, "max_send_rate = 5\nmax_connections = 4\n")
+        relay.cli("pause")
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as s:
+            s.login("shop", APP_PW)
+            for n in range(20):
+                self.send(relay, "p%d" % n, smtp=s)
+        start = time.time()
+        self.assertEqual(relay.cli("resume").returncode, 0)
+        self.assertTrue(wait_for(lambda: len(server.messages()) == 20, 60), relay.logs())
+        self.assertGreaterEqual(time.time() - start, 2.8)
+        self.assertEqual(len(self.subjects(server)), 20)
 
     def test_queue_hold_release_delete_and_flush(self):
         port = free_port()  # nothing listens yet: the messages are deferred

@@ -4,14 +4,12 @@ real SMTP server that requires STARTTLS and one exact login; a recipient the
 server refuses for good comes back to the sender as a DSN."""
 import re
 import smtplib
-import time
 import unittest
 
-from harness import AuthServer, Relay, SmtpguardTestCase, TestCA
+from harness import (APP_PW, UPSTREAM_PW, UPSTREAM_USER, AuthServer, Relay, SmtpguardTestCase,
+                     wait_for)
 
-USER = "AKIAIOSFODNN7EXAMPLE"
-UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
-APP_PW = "app-password"
+USER = UPSTREAM_USER
 
 
 def memory_contains(pid, needle):
@@ -40,29 +38,15 @@ class RelayDeliveryTest(SmtpguardTestCase):
         relay = Relay(self.tmp, '[upstream.test]\nhost = "localhost"\nport = %d\n'
                       'tls = "starttls"\nca_file = "%s"\ncredential = "ses"\ntimeout_seconds = 10\n'
                       % (server.port, self.ca.cert), name=name)
-        for args, stdin in ((["vault", "init"], None),
-                            (["vault", "set", "ses", "--username", USER], UPSTREAM_PW + "\n"),
-                            (["client", "add", "shop", "--password-stdin", "--allowed-sender",
-                              "*@shop.example.com", "--max-recipients", "100"], APP_PW + "\n")):
-            r = relay.cli(*args, input=stdin)
-            self.assertEqual(r.returncode, 0, r.stderr)
+        self.provision(relay, "--max-recipients", "100")
         relay.start()
         self.addCleanup(relay.stop)
         return relay
 
-    def wait_for(self, predicate, seconds=20):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.1)
-        return False
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ca = TestCA(cls.tmp)
-        cls.cert, cls.key = cls.ca.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+        cls.make_server_cert()
 
     def test_accepted_mail_arrives_upstream_byte_exact(self):
         server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW)
@@ -75,14 +59,14 @@ class RelayDeliveryTest(SmtpguardTestCase):
             for n in range(3):
                 s.sendmail("a@shop.example.com", ["x@example.net", "y@example.net"],
                            data.replace("end to end", "end to end %d" % n))
-        self.assertTrue(self.wait_for(lambda: len(server.messages()) == 3), relay.logs())
+        self.assertTrue(wait_for(lambda: len(server.messages()) == 3), relay.logs())
         for m in server.messages():
             self.assertEqual(m["login"], USER)
             self.assertTrue(m["tls"])
             self.assertEqual(m["mail_from"], "a@shop.example.com")
             self.assertEqual(sorted(m["rcpt_tos"]), ["x@example.net", "y@example.net"])
             self.assertIn("\r\n.dot line\r\nbody\r\n", m["data"])
-        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []))
+        self.assertTrue(wait_for(lambda: relay.queue_ids() == []))
         delivered = [e for e in relay.audit() if e["event"] == "delivered"]
         self.assertEqual(len(delivered), 6)
         self.assertTrue(all(e["upstream_id"] for e in delivered), delivered)
@@ -107,12 +91,12 @@ class RelayDeliveryTest(SmtpguardTestCase):
             s.login("shop", APP_PW)
             s.sendmail("a@shop.example.com", rcpts,
                        "From: a@shop.example.com\r\nSubject: many\r\n\r\nx\r\n")
-        self.assertTrue(self.wait_for(lambda: len(server.messages()) == 2), relay.logs())
+        self.assertTrue(wait_for(lambda: len(server.messages()) == 2), relay.logs())
         sizes = sorted(len(m["rcpt_tos"]) for m in server.messages())
         self.assertEqual(sizes, [10, 50])
         got = sorted(r for m in server.messages() for r in m["rcpt_tos"])
         self.assertEqual(got, rcpts)
-        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []))
+        self.assertTrue(wait_for(lambda: relay.queue_ids() == []))
 
     def test_permanent_refusal_bounces_to_the_sender(self):
         server = AuthServer(self.tmp, self.cert, self.key, USER, UPSTREAM_PW,
@@ -125,7 +109,7 @@ class RelayDeliveryTest(SmtpguardTestCase):
                        "From: a@shop.example.com\r\nSubject: will bounce\r\n\r\nx\r\n")
         # The message fails, its DSN (to a@shop.example.com, null sender) is
         # refused by the same server too and, being a bounce, is not bounced.
-        self.assertTrue(self.wait_for(lambda: relay.queue_ids() == []), relay.logs())
+        self.assertTrue(wait_for(lambda: relay.queue_ids() == []), relay.logs())
         events = relay.audit()
         bounced = [e for e in events if e["event"] == "bounced"]
         self.assertEqual([e["recipient"] for e in bounced], ["nobody@example.net",

@@ -16,11 +16,10 @@ import time
 import unittest
 import uuid
 
-from harness import AuthServer, Relay, SmtpguardTestCase, TestCA, free_port
+from harness import (APP_PW, UPSTREAM_PW, UPSTREAM_USER, AuthServer, Relay, SmtpguardTestCase,
+                     TestCA, free_port)
 
-USER = "AKIAIOSFODNN7EXAMPLE"
-UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
-APP_PW = "app-password"
+USER = UPSTREAM_USER
 SENDER = "a@shop.example.com"
 
 # Retries come after 1-2 s (first_retry = 1s, max_retry_interval = 2s), SES
@@ -34,8 +33,7 @@ class RelayFaultsTest(SmtpguardTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ca = TestCA(cls.tmp)
-        cls.cert, cls.key = cls.ca.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+        cls.make_server_cert()
 
     # ------------------------------------------------------------ helpers
 
@@ -55,12 +53,7 @@ class RelayFaultsTest(SmtpguardTestCase):
                       'max_connections = 2\nmax_messages_per_connection = 100\n'
                       'idle_timeout_seconds = 5\nmax_send_rate = 0\n'
                       % (port, self.ca.cert, timeout), name=name)
-        for args, stdin in ((["vault", "init"], None),
-                            (["vault", "set", "ses", "--username", USER], UPSTREAM_PW + "\n"),
-                            (["client", "add", "shop", "--password-stdin", "--allowed-sender",
-                              "*@shop.example.com", "--max-recipients", "100"], APP_PW + "\n")):
-            r = relay.cli(*args, input=stdin)
-            self.assertEqual(r.returncode, 0, r.stderr)
+        self.provision(relay, "--max-recipients", "100")
         relay.start()
         self.addCleanup(relay.stop)
         self.relay = relay
