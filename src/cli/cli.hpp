@@ -43,6 +43,10 @@ void add_relay_command(CLI::App& app, Globals& globals);
 void add_queue_commands(CLI::App& app, Globals& globals);
 void add_queue_control_commands(CLI::App& queue, Globals& globals);  // hold, release, delete, flush
 void add_control_commands(CLI::App& app, Globals& globals);          // pause, resume, reload
+void add_integrate_commands(CLI::App& app, Globals& globals);        // integrate exim (+ below)
+void add_integrate_mta_commands(CLI::App& integrate, Globals& globals);  // integrate postfix|php
+void add_import_command(CLI::App& app, Globals& globals);
+void add_rotate_command(CLI::App& app, Globals& globals);
 
 // The sendmail(8) interface, parsed by hand: its flags (-oi, -odb, -bs, -fADDR)
 // are not getopt-style. `args` are the words after "sendmail".

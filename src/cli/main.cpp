@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   add_relay_command(app, globals);
   add_queue_commands(app, globals);
   add_control_commands(app, globals);
+  add_integrate_commands(app, globals);
+  add_import_command(app, globals);
+  add_rotate_command(app, globals);
   app.add_subcommand(
       "sendmail",
       "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");

@@ -1,0 +1,1 @@
+#include "integrate/integrate.hpp"
