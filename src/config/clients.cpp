@@ -83,7 +83,7 @@ void read_credentials(const TableReader& r, Client& c) {
 
 Client read_client(const TableReader& r) {
   r.allow_only({"name", "auth", "ip", "password_hash", "allowed_senders", "max_recipients",
-                "max_message_size", "rate", "recipient_rate", "on_limit"});
+                "max_message_size", "rate", "recipient_rate", "submitter_rate", "on_limit"});
   Client c;
   auto name = r.string("name");
   if (!name) r.fail("name", "required: the identity the application logs in as");
@@ -111,6 +111,11 @@ Client read_client(const TableReader& r) {
   if (r.has("max_message_size")) c.max_message_size = read_client_size(r, "max_message_size");
   if (const toml::table* t = r.table("rate"))
     c.rate = read_rate(TableReader(*t, r.key_path("rate"), r.key_path("rate"), r.file()));
+  if (const toml::table* t = r.table("submitter_rate")) {
+    c.submitter_rate = read_rate(
+        TableReader(*t, r.key_path("submitter_rate"), r.key_path("submitter_rate"), r.file()));
+    if (c.auth != "exim") r.fail("submitter_rate", "only for auth = \"exim\"");
+  }
   if (const toml::table* t = r.table("recipient_rate"))
     c.recipient_rate = read_rate(
         TableReader(*t, r.key_path("recipient_rate"), r.key_path("recipient_rate"), r.file()));

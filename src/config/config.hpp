@@ -99,6 +99,9 @@ struct Client {
   std::uint64_t max_message_size = 0;  // 0: relay.max_message_size
   RateLimit rate;                      // messages
   RateLimit recipient_rate;            // recipients (summed over messages)
+  // auth = "exim": messages per submitter (each mailbox or local user Exim
+  // names in X-Smtpguard-Submitter is limited separately).
+  RateLimit submitter_rate;
   OnLimit on_limit = OnLimit::defer;
 };
 

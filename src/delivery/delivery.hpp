@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "ses/ses.hpp"
+#include "smtp/message_headers.hpp"
 #include "smtp/reply.hpp"
 #include "spool/spool.hpp"
 
@@ -321,7 +322,7 @@ class Schedule {
 
 // ---------------------------------------------------------------- headers
 
-inline constexpr std::string_view kSubmitterHeader = "X-Smtpguard-Submitter";
+using smtp::kSubmitterHeader;
 
 // With a non-empty configuration_set: the data with any client-supplied
 // X-SES-CONFIGURATION-SET and X-SES-MESSAGE-TAGS removed and, at the top,

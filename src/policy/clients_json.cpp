@@ -95,7 +95,8 @@ Result<StoredClient> read_client(const json& j, std::size_t index, std::string_v
             r.strings("allowed_senders", c.allowed_senders) &&
             r.number(j, "max_recipients", c.max_recipients) &&
             r.number(j, "max_message_size", c.max_message_size) && r.rate("rate", c.rate) &&
-            r.rate("recipient_rate", c.recipient_rate) && r.on_limit(c.on_limit);
+            r.rate("recipient_rate", c.recipient_rate) &&
+            r.rate("submitter_rate", c.submitter_rate) && r.on_limit(c.on_limit);
   if (!ok) return corrupt(r.problem);
   if (auto v = validate_client(c); !v) return corrupt(v.error().message);
   return c;
@@ -137,6 +138,7 @@ std::string clients_to_json(const StoredClients& stored) {
               {"max_message_size", c.max_message_size},
               {"rate", rate_json(c.rate)},
               {"recipient_rate", rate_json(c.recipient_rate)},
+              {"submitter_rate", rate_json(c.submitter_rate)},
               {"on_limit", on_limit_name(c.on_limit)}};
     if (!c.ip.empty()) j["ip"] = c.ip;
     if (!c.password_hash.empty()) j["password_hash"] = c.password_hash;

@@ -137,7 +137,41 @@ Verdict check_message(const Identity& id, std::string_view envelope_sender,
   if (Verdict s = check_sender(&id, envelope_sender); !s.accepted()) return s;
   if (auto v = check_header(id, message, "From", true)) return *v;
   if (auto v = check_header(id, message, "Sender", false)) return *v;
-  return check_rate(id, recipients, counters, now);
+  Verdict v = check_rate(id, recipients, counters, now);
+  if (v.action != Action::accept || !id.exim) return v;
+  const config::RateLimit& per = id.submitter_messages;
+  if (per.per_minute == 0 && per.per_hour == 0 && per.per_day == 0) return v;
+  std::string submitter = trusted_submitter(id, message);
+  if (submitter.empty()) return v;
+  // The same windows as the identity's own, counted under the submitter's key.
+  Identity one = id;
+  one.name = submitter_key(id, submitter);
+  one.messages = per;
+  one.recipients = {};
+  Verdict s = check_rate(one, recipients, counters, now);
+  if (s.action == Action::accept) return v;
+  s.text = "submitter " + submitter + ": " + s.text;
+  s.rule = "submitter_" + s.rule;
+  return s;
+}
+
+std::string trusted_submitter(const Identity& identity, std::string_view message) {
+  if (!identity.exim) return {};
+  auto values = smtp::header_values(message, smtp::kSubmitterHeader);
+  if (values.empty()) return {};
+  std::string_view v = values.front();
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  std::string out;
+  for (char c : v.substr(0, 200)) {
+    auto u = static_cast<unsigned char>(c);
+    out += u >= 0x20 && u < 0x7f ? c : '?';
+  }
+  return out;
+}
+
+std::string submitter_key(const Identity& identity, std::string_view submitter) {
+  return identity.name + "/" + std::string(submitter);
 }
 
 }  // namespace sg::policy

@@ -48,6 +48,17 @@ Verdict check_rate(const Identity& identity, std::size_t recipients, const RateC
 // Sender field, if any, likewise), then check_rate. Record the message with
 // RateCounters::record only once it is accepted (held messages do not
 // count, so the flow resumes when the window moves on).
+// The submitter an Exim identity names in its X-Smtpguard-Submitter header
+// (the first one, unfolded and trimmed; bytes outside printable ASCII become
+// '?'; at most 200 characters). Empty for any other identity, whose copy of
+// the header is not trusted (the deliverer strips it in any case).
+std::string trusted_submitter(const Identity& identity, std::string_view message);
+
+// Rate counters key of one submitter: "NAME/SUBMITTER".
+std::string submitter_key(const Identity& identity, std::string_view submitter);
+
+// check_message also applies identity.submitter_messages to the message's
+// trusted submitter, if any (rule "submitter_rate.per_...").
 Verdict check_message(const Identity& identity, std::string_view envelope_sender,
                       std::string_view message, std::size_t size, std::size_t recipients,
                       const RateCounters& counters, std::int64_t now);

@@ -55,6 +55,7 @@ Result<Identity> make_identity(const StoredClient& c, const std::string& source,
   id.recipients = c.recipient_rate;
   id.on_limit = c.on_limit;
   id.exim = c.auth == "exim";
+  id.submitter_messages = c.submitter_rate;
   if (c.auth == "address") {
     id.kind = AuthKind::address;
     for (const auto& n : c.ip) id.networks.push_back(*Cidr::parse(n));

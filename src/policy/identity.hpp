@@ -33,7 +33,8 @@ struct Identity {
   std::uint64_t max_message_size = 0;  // 0 = relay default
   config::RateLimit messages, recipients;
   config::OnLimit on_limit = config::OnLimit::defer;
-  bool exim = false;  // a password identity trusted to name a submitter (later)
+  bool exim = false;  // a password identity trusted to name a submitter
+  config::RateLimit submitter_messages;  // exim: per submitter
 
   std::vector<SenderPattern> sender_patterns;  // allowed_senders, parsed
   std::string uid_name;                        // uid: the name as configured

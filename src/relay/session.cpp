@@ -243,6 +243,8 @@ class SessionRunner {
     m.envelope.held = v.action == A::hold;
     m.envelope.verdict = m.envelope.held ? "hold" : "accept";
     m.envelope.rule = v.rule;
+    m.envelope.submitter = policy::trusted_submitter(*who, data);
+    const std::string submitter = m.envelope.submitter;
     // The kill switch: while delivery is paused, new mail waits in hold.
     const bool paused = !m.envelope.held && ctx_.paused();
     if (paused) {
@@ -261,7 +263,12 @@ class SessionRunner {
       co_return;
     }
     // Held mail does not count: the limits meter what may go out.
-    if (v.action == A::accept) ctx_.counters.record(who->name, txn_.recipients.size(), now);
+    if (v.action == A::accept) {
+      ctx_.counters.record(who->name, txn_.recipients.size(), now);
+      if (!submitter.empty())
+        ctx_.counters.record(policy::submitter_key(*who, submitter),
+                             txn_.recipients.size(), now);
+    }
     if (!m.envelope.held) ctx_.notify_deliverer(*id);
     ctx_.audit.write(m.envelope.held ? "held" : "received",
                      {{"id", *id},
@@ -271,7 +278,8 @@ class SessionRunner {
                       {"recipients", txn_.recipients.size()},
                       {"size", size},
                       {"verdict", v.action == A::hold ? "hold" : "accept"},
-                      {"rule", paused ? std::string(kPausedRule) : v.rule}},
+                      {"rule", paused ? std::string(kPausedRule) : v.rule},
+                      {"submitter", submitter}},
                      now);
     session_->accept("2.0.0", "queued as " + *id);
     txn_.clear();

@@ -10,6 +10,11 @@
 
 namespace sg::smtp {
 
+// The header in which a trusted MTA (Exim, through `integrate exim`) names
+// who submitted a message; the relay trusts it only from an Exim identity
+// and the deliverer strips it before the message goes upstream.
+inline constexpr std::string_view kSubmitterHeader = "X-Smtpguard-Submitter";
+
 // Unfolded values of every header field called `name` (case-insensitive).
 std::vector<std::string> header_values(std::string_view message, std::string_view name);
 

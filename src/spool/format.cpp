@@ -174,6 +174,7 @@ Result<Envelope> parse_envelope(std::string_view text_bytes) {
   r.str("mail_from", env.mail_from);
   r.str("verdict", env.verdict);
   r.str("rule", env.rule);
+  r.str("submitter", env.submitter);
   r.boolean("held", env.held);
   r.boolean("in_flight", env.in_flight);
   if (!r.ok()) return corrupt(r.error());
@@ -235,6 +236,7 @@ EncodedParts encode_parts(const Message& message) {
             {"recipients", std::move(rcpts)},
             {"verdict", text(e.verdict)},
             {"rule", text(e.rule)},
+            {"submitter", text(e.submitter)},
             {"held", e.held},
             {"in_flight", e.in_flight}};
   std::string env_json = j.dump();  // all strings are valid UTF-8 here: cannot throw

@@ -56,6 +56,9 @@ struct Envelope {
   std::vector<Recipient> recipients;
   std::string verdict;  // accept | hold
   std::string rule;     // policy rule that caused a hold, if any
+  // Who submitted the message through a trusted MTA identity (Exim's
+  // X-Smtpguard-Submitter header); empty otherwise.
+  std::string submitter;
   bool held = false;    // on load: true iff the file is in hold/
   bool in_flight = false;
 };

@@ -22,6 +22,7 @@ sp::Message sample(std::string data) {
       {"a@example.org"},
       {"b@example.org", sp::RecipientState::deferred, 3, "451 4.7.1 slow down", "", 1700000600}};
   m.envelope.verdict = "accept";
+  m.envelope.submitter = "auth:info@shop.example.com";
   m.data = std::move(data);
   return m;
 }
@@ -36,6 +37,7 @@ void expect_same(const sp::Message& a, const sp::Message& b) {
   EXPECT_EQ(x.mail_from, y.mail_from);
   EXPECT_EQ(x.verdict, y.verdict);
   EXPECT_EQ(x.rule, y.rule);
+  EXPECT_EQ(x.submitter, y.submitter);
   EXPECT_EQ(x.held, y.held);
   EXPECT_EQ(x.in_flight, y.in_flight);
   ASSERT_EQ(x.recipients.size(), y.recipients.size());
