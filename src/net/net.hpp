@@ -9,6 +9,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ssl/context.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -34,6 +35,14 @@ struct SendOutcome {
   std::vector<smtp::Reply> recipient_replies;  // one per envelope recipient
 };
 
+// The client TLS context of one upstream: TLS >= 1.2, peer verification on,
+// trust from `ca_pem` (the upstream's ca_file, read beforehand), from
+// upstream.ca_file, or the system store. Loading a trust store is costly, so
+// a pool makes one and shares it between its sessions.
+using ClientTls = std::shared_ptr<asio::ssl::context>;
+Result<ClientTls> make_client_tls(const config::Upstream& upstream,
+                                  const std::string* ca_pem = nullptr);
+
 // Callback for a human-readable trace of the dialogue (never secrets).
 using Trace = std::function<void(const std::string&)>;
 
@@ -45,6 +54,9 @@ class UpstreamClient {
   // dropped privileges reads the file beforehand).
   UpstreamClient(asio::io_context& io, const config::Upstream& upstream, std::string username,
                  const Secret* password, Trace trace = {}, const std::string* ca_pem = nullptr);
+  // With a context from make_client_tls (shared; not null).
+  UpstreamClient(asio::io_context& io, const config::Upstream& upstream, std::string username,
+                 const Secret* password, ClientTls tls, Trace trace = {});
   ~UpstreamClient();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;

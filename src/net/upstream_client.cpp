@@ -43,7 +43,7 @@ struct UpstreamClient::Impl {
   std::string username;
   const Secret* password;
   Trace trace;
-  asio::ssl::context tls_context{asio::ssl::context::tls_client};
+  ClientTls tls_context;
   // Created after the context is fully set up: an SSL object copies the
   // context's verify mode when it is made.
   std::optional<asio::ssl::stream<tcp::socket>> stream_holder;
@@ -56,35 +56,21 @@ struct UpstreamClient::Impl {
   std::string config_error;
 
   Impl(asio::io_context& io_, const config::Upstream& up, std::string user, const Secret* pw,
-       Trace tr, const std::string* ca_pem)
-      : io(io_), upstream(up), username(std::move(user)), password(pw), trace(std::move(tr)) {
+       Trace tr, ClientTls tls)
+      : io(io_),
+        upstream(up),
+        username(std::move(user)),
+        password(pw),
+        trace(std::move(tr)),
+        tls_context(std::move(tls)) {
     where = fmt::format("{}:{}", upstream.host, upstream.port);
-    setup_tls_context(ca_pem);
-    stream_holder.emplace(io, tls_context);
+    stream_holder.emplace(io, *tls_context);
   }
 
   asio::ssl::stream<tcp::socket>& stream() { return *stream_holder; }
 
   void say(const std::string& line) {
     if (trace) trace(line);
-  }
-
-  void setup_tls_context(const std::string* ca_pem) {
-    SSL_CTX* ctx = tls_context.native_handle();
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    tls_context.set_verify_mode(asio::ssl::verify_peer);
-    asio::error_code ec;
-    if (ca_pem != nullptr && !upstream.ca_file.empty()) {
-      tls_context.add_certificate_authority(asio::buffer(*ca_pem), ec);
-    } else if (upstream.ca_file.empty()) {
-      tls_context.set_default_verify_paths(ec);
-    } else {
-      tls_context.load_verify_file(upstream.ca_file, ec);
-    }
-    if (ec)
-      config_error =
-          fmt::format("cannot load CA certificates{}: {}",
-                      upstream.ca_file.empty() ? "" : " from " + upstream.ca_file, ec.message());
   }
 
   std::chrono::seconds timeout() const {
@@ -311,11 +297,56 @@ struct UpstreamClient::Impl {
   }
 };
 
+Result<ClientTls> make_client_tls(const config::Upstream& upstream, const std::string* ca_pem) {
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+  tls->set_verify_mode(asio::ssl::verify_peer);
+  if (upstream.tls == config::TlsMode::none) return tls;  // never used for a handshake
+  asio::error_code ec;
+  if (ca_pem != nullptr && !upstream.ca_file.empty()) {
+    tls->add_certificate_authority(asio::buffer(*ca_pem), ec);
+  } else if (upstream.ca_file.empty()) {
+    tls->set_default_verify_paths(ec);
+  } else {
+    tls->load_verify_file(upstream.ca_file, ec);
+  }
+  if (ec)
+    return make_error(Errc::config, fmt::format("cannot load CA certificates{}: {}",
+                                                upstream.ca_file.empty()
+                                                    ? ""
+                                                    : " from " + upstream.ca_file,
+                                                ec.message()));
+  return tls;
+}
+
+namespace {
+
+// A context that failed to load still makes a client; open() reports why.
+ClientTls context_or_error(const config::Upstream& upstream, const std::string* ca_pem,
+                           std::string& error) {
+  auto tls = make_client_tls(upstream, ca_pem);
+  if (tls) return *tls;
+  error = tls.error().message;
+  return std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+}
+
+}  // namespace
+
 UpstreamClient::UpstreamClient(asio::io_context& io, const config::Upstream& upstream,
                                std::string username, const Secret* password, Trace trace,
-                               const std::string* ca_pem)
+                               const std::string* ca_pem) {
+  std::string error;
+  ClientTls tls = context_or_error(upstream, ca_pem, error);
+  impl_ = std::make_unique<Impl>(io, upstream, std::move(username), password, std::move(trace),
+                                 std::move(tls));
+  impl_->config_error = error;
+}
+
+UpstreamClient::UpstreamClient(asio::io_context& io, const config::Upstream& upstream,
+                               std::string username, const Secret* password, ClientTls tls,
+                               Trace trace)
     : impl_(std::make_unique<Impl>(io, upstream, std::move(username), password, std::move(trace),
-                                   ca_pem)) {}
+                                   std::move(tls))) {}
 
 UpstreamClient::~UpstreamClient() = default;
 

@@ -58,6 +58,14 @@ Deliverer::Deliverer(asio::io_context& io, DelivererSetup& setup, spool::Spool& 
     pools_.push_back(std::make_unique<Pool>(
         setup.config.upstreams[i], i < setup.access.size() ? std::move(setup.access[i])
                                                            : UpstreamAccess{}));
+  for (auto& pool : pools_) {
+    auto tls = net::make_client_tls(pool->config,
+                                    pool->access.ca_pem ? &*pool->access.ca_pem : nullptr);
+    if (tls)
+      pool->tls = std::move(*tls);
+    else
+      spdlog::error("upstream {}: {}", pool->config.name, tls.error().message);
+  }
   if (!pools_.empty()) {
     Pool& main = *pools_.front();
     for (std::uint32_t i = 0; i < main.config.max_connections; ++i)
@@ -206,10 +214,13 @@ asio::awaitable<bool> Deliverer::ensure_session(Worker& w, std::string& error) {
   if (w.client) co_return true;
   const auto& cred = pool.access.credential;
   const Secret* password = cred ? &cred->password : nullptr;
-  w.client = std::make_unique<net::UpstreamClient>(io_, pool.config, cred ? cred->username : "",
-                                                   password, net::Trace{},
-                                                   pool.access.ca_pem ? &*pool.access.ca_pem
-                                                                      : nullptr);
+  std::string username = cred ? cred->username : "";
+  if (pool.tls)
+    w.client = std::make_unique<net::UpstreamClient>(io_, pool.config, username, password, pool.tls);
+  else  // reports the trust store's error when it opens
+    w.client = std::make_unique<net::UpstreamClient>(
+        io_, pool.config, username, password, net::Trace{},
+        pool.access.ca_pem ? &*pool.access.ca_pem : nullptr);
   w.messages_on_session = 0;
   auto opened = co_await w.client->open();
   if (opened) {

@@ -42,6 +42,7 @@ struct Pool {
   config::Upstream config;
   UpstreamAccess access;
   delivery::TokenBucket bucket;
+  net::ClientTls tls;  // shared by the pool's sessions; null if the trust store did not load
   std::int64_t paused_until = 0;  // SES daily quota, bad credentials
   std::string pause_reason;
   std::string last_error;
