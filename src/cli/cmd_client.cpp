@@ -28,7 +28,7 @@ struct ClientArgs {
   std::vector<std::string> senders;
   std::uint32_t max_recipients = 50;
   std::string max_size;
-  config::RateLimit rate, recipient_rate;
+  config::RateLimit rate, recipient_rate, submitter_rate;
   std::string on_limit = "defer";
   bool json = false;
   bool print_hash = false;
@@ -113,6 +113,10 @@ Result<config::Client> record_from(const ClientArgs& a) {
   }
   c.rate = a.rate;
   c.recipient_rate = a.recipient_rate;
+  c.submitter_rate = a.submitter_rate;
+  if (c.auth != "exim" && (a.submitter_rate.per_minute || a.submitter_rate.per_hour ||
+                         a.submitter_rate.per_day))
+    return make_error(Errc::invalid_input, "--submitter-per-*: only with --exim");
   c.on_limit = a.on_limit == "hold"     ? config::OnLimit::hold
                : a.on_limit == "reject" ? config::OnLimit::reject
                                         : config::OnLimit::defer;
@@ -330,6 +334,13 @@ void add_client_commands(CLI::App& app, Globals& globals) {
                   "Recipients per minute, over all messages (0: no limit)");
   add->add_option("--recipients-per-hour", args->recipient_rate.per_hour, "Recipients per hour");
   add->add_option("--recipients-per-day", args->recipient_rate.per_day, "Recipients per day");
+  add->add_option("--submitter-per-minute", args->submitter_rate.per_minute,
+                  "With --exim: messages per minute for each submitter Exim names (a mailbox "
+                  "or local user), on top of the identity's own limits");
+  add->add_option("--submitter-per-hour", args->submitter_rate.per_hour,
+                  "With --exim: messages per hour for each submitter");
+  add->add_option("--submitter-per-day", args->submitter_rate.per_day,
+                  "With --exim: messages per day for each submitter");
   add->add_option("--on-limit", args->on_limit,
                   "At a rate limit: defer (451 4.7.1, the client retries), hold (accept into "
                   "the hold queue) or reject (550 5.7.1)")

@@ -221,6 +221,45 @@ class RelayControlTest(SmtpguardTestCase):
         self.assertTrue(wait_for(lambda: len(server.messages()) == 4), relay.logs())
         self.assertEqual(relay.proc.poll(), None)
 
+    def test_exim_submitter_is_trusted_limited_per_submitter_and_stripped(self):
+        server = self.server()
+        relay = self.make_relay("exim", server.port)
+        for args, pw in ((["client", "add", "exim", "--exim", "--password-stdin",
+                           "--allowed-sender", "*@example.com", "--submitter-per-minute", "2"],
+                          "exim-pw"),
+                         (["client", "add", "app", "--password-stdin",
+                           "--allowed-sender", "*@example.com"], "app-pw")):
+            r = relay.cli(*args, input=pw + "\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+        def submit(login, pw, submitter, subject):
+            body = ("From: a@example.com\r\nX-Smtpguard-Submitter: %s\r\nSubject: %s\r\n\r\nx\r\n"
+                    % (submitter, subject))
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as s:
+                s.login(login, pw)
+                s.mail("a@example.com")
+                s.rcpt("x@example.net")
+                return s.data(body.encode())[0]
+        # Two messages per minute for each mailbox Exim names: the third of
+        # alice's waits, bob's still go.
+        self.assertEqual(submit("exim", "exim-pw", "auth:alice@example.com", "a1"), 250)
+        self.assertEqual(submit("exim", "exim-pw", "auth:alice@example.com", "a2"), 250)
+        self.assertEqual(submit("exim", "exim-pw", "auth:alice@example.com", "a3"), 451)
+        self.assertEqual(submit("exim", "exim-pw", "auth:bob@example.com", "b1"), 250)
+        # Any other identity's header is not trusted (and not counted).
+        self.assertEqual(submit("app", "app-pw", "auth:alice@example.com", "forged"), 250)
+        self.assertTrue(wait_for(lambda: len(server.messages()) == 4), relay.logs())
+        received = {e["id"]: e for e in relay.audit() if e["event"] == "received"}
+        self.assertEqual(sorted(e["submitter"] for e in received.values()),
+                         ["", "auth:alice@example.com", "auth:alice@example.com",
+                          "auth:bob@example.com"])
+        refused = [e for e in relay.audit() if e["event"] == "refused"]
+        self.assertTrue(any(e.get("rule") == "submitter_rate.per_minute" for e in refused),
+                        refused)
+        # The header never goes upstream.
+        for m in server.messages():
+            self.assertNotIn("X-Smtpguard-Submitter", m["data"])
+
     def test_reload_without_relay_says_so(self):
         relay = Relay(self.tmp, "", name="none")
         r = relay.cli("reload")
