@@ -2,14 +2,9 @@
 // commands that change what a running relay does. They go through the
 // relay's control socket; with no relay running they change the spool
 // directly, so the next start sees the change.
-#include <signal.h>
-#include <sys/stat.h>
 #include <sysexits.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <iostream>
-#include <thread>
 
 #include "base/text.hpp"
 #include "cli/cli.hpp"
@@ -115,40 +110,24 @@ int pause_or_resume(const Globals& globals, bool pause) {
   return EX_OK;
 }
 
-// The relay answers a reload in its audit log: config_reloaded or
-// config_rejected, after the size the log had when we signalled.
 int reload(const Globals& globals) {
   auto cfg = load_config(globals);
   if (!cfg) return fail(EX_CONFIG, "not reloaded: " + cfg.error().message);
-  auto pid = running_relay_pid(*cfg);
-  if (!pid)
-    return fail(EX_UNAVAILABLE,
-                "no relay is running on " + cfg->relay.state_dir.string() + "; nothing to reload");
-  auto audit = cfg->relay.state_dir / "audit.jsonl";
-  struct stat st {};
-  std::uintmax_t before = ::stat(audit.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
-  if (::kill(*pid, SIGHUP) != 0)
-    return fail(EX_NOPERM, "cannot signal the relay (pid " + std::to_string(*pid) + ")");
-  for (int i = 0; i < 150; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream in(audit, std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(before));
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) continue;
-      auto event = j.value("event", std::string());
-      if (event == "config_reloaded") {
-        std::cout << "relay (pid " << *pid << ") reloaded its configuration and vault\n";
-        return EX_OK;
-      }
-      if (event == "config_rejected")
-        return fail(EX_CONFIG, "the relay rejected the new configuration and keeps the old one: " +
-                                   j.value("error", std::string()));
+  auto pid = request_reload(*cfg);
+  if (!pid) {
+    switch (pid.error().code) {
+      case Errc::not_found:
+        return fail(EX_UNAVAILABLE, pid.error().message);
+      case Errc::permission:
+        return fail(EX_NOPERM, pid.error().message);
+      case Errc::config:
+        return fail(EX_CONFIG, pid.error().message);
+      default:
+        return fail(EX_TEMPFAIL, pid.error().message);
     }
   }
-  return fail(EX_TEMPFAIL, "reload signalled to pid " + std::to_string(*pid) +
-                               ", but no answer in " + audit.string() + " within 15 s");
+  std::cout << "relay (pid " << *pid << ") reloaded its configuration and vault\n";
+  return EX_OK;
 }
 
 }  // namespace

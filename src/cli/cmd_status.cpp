@@ -9,6 +9,7 @@
 #include "base/text.hpp"
 #include "cli/cli.hpp"
 #include "cli/relay_control.hpp"
+#include "cli/rotate_support.hpp"
 #include "relay/deliverer.hpp"
 #include "spool/spool.hpp"
 
@@ -22,7 +23,7 @@ std::string ago(std::int64_t when) {
   return std::to_string(s / 3600) + " h ago";
 }
 
-void print_live(const nlohmann::json& j) {
+void print_live(const nlohmann::json& j, const config::Config& cfg) {
   std::cout << "relay: running, deliverer pid " << j.value("pid", 0) << "; delivery "
             << (j.value("paused", false) ? "PAUSED (smtpguard resume)" : "active") << "\n";
   const auto& q = j["queue"];
@@ -49,9 +50,12 @@ void print_live(const nlohmann::json& j) {
     if (u.contains("paused_until"))
       std::cout << "  WAITING until " << u.value("paused_until", 0) << ": "
                 << u.value("pause_reason", "") << "\n";
-    if (u.contains("credential"))
-      std::cout << "  credential: " << u.value("credential", "") << ", "
-                << u.value("credential_age_days", 0) << " days old\n";
+    if (u.contains("credential")) {
+      std::int64_t age = u.value("credential_age_days", std::int64_t{0});
+      auto note = age_note(age_state(age, cfg.vault));
+      std::cout << "  credential: " << u.value("credential", "") << ", " << age << " days old"
+                << (note.empty() ? "" : " (" + std::string(note) + ")") << "\n";
+    }
     if (!u.value("last_error", "").empty())
       std::cout << "  last error: " << u.value("last_error", "") << " ("
                 << ago(u.value("last_error_at", 0)) << ")\n";
@@ -91,7 +95,7 @@ void add_status_command(CLI::App& app, Globals& globals) {
     for (const auto& l : cfg->relay.listen) std::cout << " " << l;
     std::cout << "\n";
     if (live) {
-      print_live(*live);
+      print_live(*live, *cfg);
       globals.exit_code = EX_OK;
       return;
     }

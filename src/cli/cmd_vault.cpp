@@ -13,6 +13,7 @@
 #include "base/secret_input.hpp"
 #include "base/text.hpp"
 #include "cli/cli.hpp"
+#include "cli/rotate_support.hpp"
 #include "vault/vault.hpp"
 
 namespace sg::cli {
@@ -100,8 +101,16 @@ int run_set(const config::Config& cfg, const VaultArgs& a) {
 }
 
 std::int64_t age_days(const vault::Entry& e, std::int64_t now) {
-  std::int64_t since = e.rotated_at != 0 ? e.rotated_at : e.created_at;
-  return now > since ? (now - since) / 86400 : 0;
+  return credential_age_days(e.created_at, e.rotated_at, now);
+}
+
+// "85 (rotate soon)"; a NAME.previous copy is old by design, so no warning.
+std::string age_column(const vault::Entry& e, const config::Config& cfg, std::int64_t now) {
+  std::string out = std::to_string(age_days(e, now));
+  if (vault::is_previous_entry_name(e.name)) return out + " (kept for rollback)";
+  auto note = age_note(age_state(age_days(e, now), cfg.vault));
+  if (!note.empty()) out += " (" + std::string(note) + ")";
+  return out;
 }
 
 int run_list(const config::Config& cfg, const VaultArgs& a) {
@@ -117,6 +126,9 @@ int run_list(const config::Config& cfg, const VaultArgs& a) {
                      {"created_at", e.created_at},
                      {"rotated_at", e.rotated_at != 0 ? nlohmann::json(e.rotated_at) : nullptr},
                      {"age_days", age_days(e, now)},
+                     {"rotation", vault::is_previous_entry_name(e.name)
+                                      ? "rollback copy"
+                                      : age_state_name(age_state(age_days(e, now), cfg.vault))},
                      {"fingerprint", e.fingerprint},
                      {"previous_fingerprints", e.previous_fingerprints}});
     }
@@ -133,7 +145,7 @@ int run_list(const config::Config& cfg, const VaultArgs& a) {
              "AGE (DAYS)");
   for (const auto& e : contents->entries)
     fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", e.name, wn, e.username, wu,
-               e.upstream_host.empty() ? "-" : e.upstream_host, wh, age_days(e, now));
+               e.upstream_host.empty() ? "-" : e.upstream_host, wh, age_column(e, cfg, now));
   return EX_OK;
 }
 

@@ -1,11 +1,15 @@
 #include "cli/relay_control.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "relay/control.hpp"
 #include "relay/relay.hpp"
@@ -36,6 +40,40 @@ std::optional<int> running_relay_pid(const config::Config& cfg) {
   if (n <= 0) return std::nullopt;
   int pid = std::atoi(buf);
   return pid > 1 ? std::optional<int>(pid) : std::nullopt;
+}
+
+// The relay answers a reload in its audit log: config_reloaded or
+// config_rejected, after the size the log had when we signalled.
+Result<int> request_reload(const config::Config& cfg) {
+  auto pid = running_relay_pid(cfg);
+  if (!pid)
+    return make_error(Errc::not_found, "no relay is running on " + cfg.relay.state_dir.string() +
+                                           "; nothing to reload");
+  auto audit = cfg.relay.state_dir / "audit.jsonl";
+  struct stat st {};
+  std::uintmax_t before =
+      ::stat(audit.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
+  if (::kill(*pid, SIGHUP) != 0)
+    return make_error(Errc::permission,
+                      "cannot signal the relay (pid " + std::to_string(*pid) + ")");
+  for (int i = 0; i < 150; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(audit, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(before));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) continue;
+      auto event = j.value("event", std::string());
+      if (event == "config_reloaded") return *pid;
+      if (event == "config_rejected")
+        return make_error(Errc::config,
+                          "the relay rejected the new configuration and keeps the old one: " +
+                              j.value("error", std::string()));
+    }
+  }
+  return make_error(Errc::timeout, "reload signalled to pid " + std::to_string(*pid) +
+                                       ", but no answer in " + audit.string() + " within 15 s");
 }
 
 }  // namespace sg::cli

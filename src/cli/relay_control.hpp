@@ -20,4 +20,11 @@ Result<nlohmann::json> ask_relay(const config::Config& cfg, const nlohmann::json
 // held, i.e. the relay really runs).
 std::optional<int> running_relay_pid(const config::Config& cfg);
 
+// Signals the running relay to reload (SIGHUP) and waits up to 15 s for its
+// answer in STATE_DIR/audit.jsonl (config_reloaded). Returns its pid.
+// Errc::not_found: no relay runs; Errc::config: it rejected the configuration
+// (the message is its reason); Errc::permission: cannot signal it;
+// Errc::timeout: no answer.
+Result<int> request_reload(const config::Config& cfg);
+
 }  // namespace sg::cli

@@ -57,6 +57,11 @@ struct Vault {
   std::string
       key;  // file:PATH | systemd:NAME | passphrase | env:VAR; empty: file:STATE_DIR/master.key
   std::filesystem::path path;  // empty: STATE_DIR/vault.sealed
+  // Credential age (days since it was sealed or last rotated) from which
+  // status and `vault list` say "rotate soon", and from which they say it is
+  // overdue (AWS recommends rotating access keys every 90 days).
+  std::uint32_t rotation_warn_days = 80;
+  std::uint32_t rotation_max_days = 90;
 };
 
 struct Upstream {

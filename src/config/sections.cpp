@@ -124,7 +124,7 @@ bool valid_key_source(std::string_view key) {
 }
 
 Vault read_vault(const TableReader& r) {
-  r.allow_only({"key", "path"});
+  r.allow_only({"key", "path", "rotation_warn_days", "rotation_max_days"});
   Vault vault;
   if (auto v = r.name("key")) {
     // The value is not echoed: someone may have pasted key material here.
@@ -133,6 +133,15 @@ Vault read_vault(const TableReader& r) {
     vault.key = std::move(*v);
   }
   if (auto v = r.name("path")) vault.path = std::move(*v);
+  if (auto v = r.integer("rotation_warn_days", 1, 3650))
+    vault.rotation_warn_days = static_cast<std::uint32_t>(*v);
+  if (auto v = r.integer("rotation_max_days", 1, 3650))
+    vault.rotation_max_days = static_cast<std::uint32_t>(*v);
+  if (vault.rotation_warn_days > vault.rotation_max_days)
+    r.fail(r.find("rotation_warn_days") ? "rotation_warn_days" : "rotation_max_days",
+           "rotation_warn_days (" + std::to_string(vault.rotation_warn_days) +
+               ") must not exceed rotation_max_days (" + std::to_string(vault.rotation_max_days) +
+               ")");
   return vault;
 }
 

@@ -80,7 +80,11 @@ Result<MasterKey> pick_key(const Paths& p, const Header& h, const KeyOptions& op
       return make_error(Errc::config, "vault " + p.vault.string() +
                                           " is sealed with a key, not a passphrase; set [vault] "
                                           "key to the key it was created with");
-    auto pass = read_passphrase("Vault passphrase: ", opts.passphrase_fd, false);
+    Result<Secret> pass = Secret();
+    if (opts.passphrase != nullptr)
+      pass = opts.passphrase->clone();
+    else
+      pass = read_passphrase("Vault passphrase: ", opts.passphrase_fd, false);
     if (!pass) return pass.error();
     auto key = derive_from_passphrase(*pass, *h.kdf);
     if (!key) return about_vault(p.vault, key.error());
@@ -262,6 +266,19 @@ Result<bool> set(const config::Config& cfg, EntryUpdate update, const KeyOptions
   if (!replaced) return replaced;
   if (auto r = write_vault(*p, opened->contents, opened->key); !r) return r.error();
   return replaced;
+}
+
+Result<void> modify(const config::Config& cfg, const KeyOptions& opts,
+                    const std::function<Result<void>(Contents&, const MasterKey&)>& change) {
+  auto p = paths_for(cfg);
+  if (!p) return p.error();
+  if (!path_exists(p->vault)) return read_vault_file(p->vault).error();
+  auto lock = lock_vault(*p);
+  if (!lock) return lock.error();
+  auto opened = open_paths(*p, opts);
+  if (!opened) return opened.error();
+  if (auto r = change(opened->contents, opened->key); !r) return r;
+  return write_vault(*p, opened->contents, opened->key);
 }
 
 Result<void> remove(const config::Config& cfg, std::string_view name, const KeyOptions& opts) {

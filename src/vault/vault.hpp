@@ -8,6 +8,8 @@
 //    passphrase, env:VAR. Every key derived from the master key uses crypto_kdf.
 //  - Store operations (store.cpp): read-only opens, and read-modify-write under an
 //    exclusive lock on VAULT.lock with atomic replacement of the file.
+//  - Rotation (rotate.cpp): replacing a credential while keeping NAME.previous
+//    for rollback.
 // Trust: vault files, key files, credentials and the environment are untrusted.
 // Any problem is an Error (corrupt, crypto, unsupported, not_found, permission,
 // config, conflict, io) with a one-line message naming the file; nothing throws
@@ -17,6 +19,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -133,6 +136,9 @@ Result<Secret> decode_key_text(std::string_view text);
 // --- Store (files named by the configuration) ---
 struct KeyOptions {
   std::optional<int> passphrase_fd;
+  // A passphrase the caller already read (not owned; used instead of asking), so
+  // that a command opening the vault twice asks once and can read a descriptor once.
+  const Secret* passphrase = nullptr;
 };
 
 struct Credential {
@@ -166,6 +172,11 @@ Result<bool> set(const config::Config& cfg, EntryUpdate update, const KeyOptions
                  std::int64_t now);
 Result<void> remove(const config::Config& cfg, std::string_view name, const KeyOptions& opts);
 
+// Read-modify-write under the lock: `change` edits the contents (the master key is
+// given for put_entry); the vault is written only when it succeeds.
+Result<void> modify(const config::Config& cfg, const KeyOptions& opts,
+                    const std::function<Result<void>(Contents&, const MasterKey&)>& change);
+
 struct RekeyOptions {
   std::optional<int> new_passphrase_fd;
 };
@@ -180,5 +191,32 @@ struct RekeyReport {
 // lives outside smtpguard).
 Result<RekeyReport> rekey(const config::Config& cfg, const KeyOptions& opts,
                           const RekeyOptions& ropts);
+
+// --- Rotation (rotate.cpp) ---
+// A rotation keeps the credential it replaces as "NAME.previous", so that a
+// rollback can put it back while the provider still accepts it.
+inline constexpr std::string_view kPreviousSuffix = ".previous";
+// NAME.previous; invalid_input when NAME is too long to carry the suffix.
+Result<std::string> previous_entry_name(std::string_view name);
+bool is_previous_entry_name(std::string_view name);
+
+struct RotationReport {
+  std::string username;                          // now in NAME
+  std::optional<std::string> previous_username;  // now in NAME.previous (none: NAME was new)
+};
+// NAME's current entry (if any) becomes NAME.previous, replacing an older one;
+// `update` becomes NAME with rotated_at = now. conflict when `update` is the
+// credential NAME already holds (same username and password).
+Result<RotationReport> rotate_entry(Contents& contents, const MasterKey& key, EntryUpdate update,
+                                    std::int64_t now);
+// Swaps NAME and NAME.previous (each keeps its own times, so ages stay honest);
+// not_found when there is no NAME.previous. With no NAME, the previous one
+// becomes NAME and no NAME.previous is left.
+Result<RotationReport> rollback_entry(Contents& contents, std::string_view name);
+// The same on the vault file, under the lock.
+Result<RotationReport> rotate(const config::Config& cfg, EntryUpdate update, const KeyOptions& opts,
+                              std::int64_t now);
+Result<RotationReport> rollback(const config::Config& cfg, std::string_view name,
+                                const KeyOptions& opts);
 
 }  // namespace sg::vault

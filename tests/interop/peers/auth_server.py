@@ -23,6 +23,8 @@ deliveries; a recipient is in a record only if its RCPT got 250.
                           first N times only, when :N is given)
   --slow-greeting S       delay the 220 greeting by S seconds...
   --slow-first N          ...for the first N connections only (default: all)
+  --also-accept USER:PASSWORDFILE   (repeatable) a further accepted login, as
+                          during a credential rotation; records keep "login"
 Besides the messages, the spool gets events.jsonl (one line per connection,
 fault and RCPT reply; for assertions and failure messages) and server.log
 (aiosmtpd's own log). Neither ends in .json.
@@ -203,19 +205,27 @@ def main():
     ap.add_argument("--rcpt-reply", action="append", default=[], metavar="ADDR[:N]=REPLY")
     ap.add_argument("--slow-greeting", type=float, default=0, metavar="S")
     ap.add_argument("--slow-first", type=int, default=None, metavar="N")
+    ap.add_argument("--also-accept", action="append", default=[], metavar="USER:PASSWORDFILE")
     args = ap.parse_args()
 
     # aiosmtpd logs to a file: nobody reads this process's stderr pipe, and a
     # full pipe would block the server.
     logging.basicConfig(filename=os.path.join(args.spool, "server.log"), level=logging.WARNING)
 
-    with open(args.password_file, "rb") as f:
-        password = f.read().rstrip(b"\n")
-    username = args.username.encode()
+    def read_password(path):
+        with open(path, "rb") as f:
+            return f.read().rstrip(b"\n")
+
+    logins = {(args.username.encode(), read_password(args.password_file))}
+    for spec in args.also_accept:
+        user, sep, path = spec.partition(":")
+        if not sep or not user or not path:
+            raise SystemExit("--also-accept wants USER:PASSWORDFILE, got %r" % spec)
+        logins.add((user.encode(), read_password(path)))
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and \
-            auth_data.login == username and auth_data.password == password
+            (auth_data.login, auth_data.password) in logins
         # handled=False: aiosmtpd itself answers 535 on failure.
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
