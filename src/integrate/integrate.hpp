@@ -10,4 +10,6 @@
 // the file and, where there is one, the line.
 #pragma once
 
-#include "integrate/version.hpp"
+#include "integrate/exim.hpp"
+#include "integrate/import.hpp"
+#include "integrate/mta.hpp"
