@@ -101,9 +101,13 @@ void add_status_command(CLI::App& app, Globals& globals) {
     }
     auto pid = running_relay_pid(*cfg);
     std::cout << "relay: "
-              << (pid ? "running (pid " + std::to_string(*pid) + "), deliverer not answering: " +
-                            live.error().message
-                      : std::string("not running"))
+              << (!pid ? std::string("not running")
+                  : live.error().code == Errc::not_found
+                      ? "running (pid " + std::to_string(*pid) +
+                            "); no deliverer (no upstream configured, or it could not unseal its "
+                            "credential: see the relay's log)"
+                      : "running (pid " + std::to_string(*pid) +
+                            "); deliverer not answering: " + live.error().message)
               << "\n";
     auto spool_dir = cfg->relay.state_dir / "spool";
     std::error_code ec;

@@ -274,12 +274,6 @@ int run(const config::Config& config, const RelayOptions& options) {
     return listeners.error().code == Errc::config ? 78 : 71;  // EX_OSERR
   }
   p.listeners = std::move(*listeners);
-  auto control = open_unix_listener(control_socket_path(p.config), 0600);
-  if (!control) {
-    spdlog::critical("{}", control.error().message);
-    return 71;
-  }
-  p.control_fd = control->fd;
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
     spdlog::critical("cannot create the notification pipe: {}", std::strerror(errno));
@@ -320,10 +314,29 @@ int run(const config::Config& config, const RelayOptions& options) {
     first_receiver = false;
     return spawn_with_ready([&](int fd) { return start_receiver(p, fd, recover); });
   };
+  // The control socket exists only while a deliverer may serve it, so the
+  // CLI is told at once that nobody answers instead of waiting for a reply.
+  auto close_control = [&] {
+    if (p.control_fd < 0) return;
+    ::close(p.control_fd);
+    p.control_fd = -1;
+    ::unlink(control_socket_path(p.config).c_str());
+  };
   // The deliverer unseals the upstream credentials itself (see start_deliverer).
   auto spawn_deliverer = [&]() -> pid_t {
-    if (p.config.upstreams.empty()) return -1;
-    return spawn_with_ready([&](int fd) { return start_deliverer(p, fd); });
+    if (p.config.upstreams.empty()) {
+      close_control();
+      return -1;
+    }
+    if (p.control_fd < 0) {
+      if (auto control = open_unix_listener(control_socket_path(p.config), 0600))
+        p.control_fd = control->fd;
+      else
+        spdlog::error("no control socket: {}", control.error().message);
+    }
+    pid_t pid = spawn_with_ready([&](int fd) { return start_deliverer(p, fd); });
+    if (pid < 0) close_control();
+    return pid;
   };
 
   RestartBudget receiver_restarts, deliverer_restarts;
@@ -406,7 +419,7 @@ int run(const config::Config& config, const RelayOptions& options) {
       }
       close_listeners(p.listeners);
       ::unlink(p.config.relay.socket.c_str());
-      ::unlink(control_socket_path(p.config).c_str());
+      close_control();
       return 0;
     }
     // SIGCHLD: restart a worker unless it keeps dying.
@@ -436,6 +449,7 @@ int run(const config::Config& config, const RelayOptions& options) {
               break;
           }
         }
+        if (deliverer < 0) close_control();
         continue;
       }
       if (dead != receiver) continue;
