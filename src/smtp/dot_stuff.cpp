@@ -5,20 +5,30 @@ namespace sg::smtp {
 std::string encode_data(std::string_view message) {
   std::string out;
   out.reserve(message.size() + message.size() / 32 + 8);
+  const char* p = message.data();
+  const std::size_t n = message.size();
   bool line_start = true;
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    const char c = message[i];
-    if (c == '\r' || c == '\n') {
-      // CRLF is one line ending; a lone CR or LF is one too.
-      if (c == '\r' && i + 1 < message.size() && message[i + 1] == '\n') ++i;
-      out += "\r\n";
-      line_start = true;
+  std::size_t i = 0;
+  // Runs of ordinary bytes are copied whole: this is the deliverer's hot
+  // loop for large messages.
+  while (i < n) {
+    if (line_start && p[i] == '.') out.push_back('.');
+    std::size_t j = i;
+    while (j < n && p[j] != '\r' && p[j] != '\n' && p[j] != '\0') ++j;
+    if (j > i) {
+      out.append(p + i, j - i);
+      line_start = false;
+    }
+    if (j == n) break;
+    if (p[j] == '\0') {  // dropped; the line goes on
+      i = j + 1;
       continue;
     }
-    if (c == '\0') continue;
-    if (line_start && c == '.') out.push_back('.');
-    out.push_back(c);
-    line_start = false;
+    // CRLF is one line ending; a lone CR or LF is one too.
+    if (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n') ++j;
+    out += "\r\n";
+    line_start = true;
+    i = j + 1;
   }
   if (!line_start) out += "\r\n";
   out += ".\r\n";
@@ -26,9 +36,10 @@ std::string encode_data(std::string_view message) {
 }
 
 bool has_8bit(std::string_view bytes) {
-  for (char c : bytes)
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
-  return false;
+  // No early exit, so the compiler can vectorise it.
+  unsigned char seen = 0;
+  for (char c : bytes) seen |= static_cast<unsigned char>(c);
+  return (seen & 0x80) != 0;
 }
 
 }  // namespace sg::smtp
