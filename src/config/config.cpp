@@ -22,6 +22,8 @@ void detail::resolve_state_paths(Config& config) {
   if (config.vault.key.empty())
     config.vault.key = "file:" + (config.relay.state_dir / "master.key").string();
   if (config.vault.path.empty()) config.vault.path = config.relay.state_dir / "vault.sealed";
+  if (config.monitor.audit_log.empty())
+    config.monitor.audit_log = config.relay.state_dir / "audit.jsonl";
 }
 
 Config defaults() {

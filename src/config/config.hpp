@@ -92,6 +92,32 @@ struct Delivery {
   bool bounces = true;  // false: failures are audited and logged, no DSN is sent
 };
 
+// [monitor]: the audit log and the metrics/status listener.
+struct Monitor {
+  // Loopback HOST:PORT serving /metrics (Prometheus) and / (status page);
+  // empty: no listener. A listener that cannot bind is logged, never fatal.
+  std::string listen = "127.0.0.1:9325";
+  std::filesystem::path audit_log;  // empty: STATE_DIR/audit.jsonl
+  // The audit log is rotated (audit.jsonl.1, .2, ...; the hash chain carries
+  // over) when it grows beyond this; 0: never (logrotate's job then).
+  std::uint64_t audit_max_size = 100ull * 1000 * 1000;
+  std::uint32_t audit_keep = 10;  // rotated files kept
+  bool audit_syslog = false;      // also send every audit line to syslog/journal
+};
+
+// [[alert]]: where alerts go; several sinks may be set in one entry.
+struct Alert {
+  std::string webhook;  // http(s) URL; JSON body with a Slack/Teams "text" field
+  std::string exec;     // program run with the alert as JSON on stdin (no shell)
+  bool syslog = false;  // LOG_ALERT to syslog/journal
+  std::string email;    // recipient address
+  // How email leaves: through this [upstream.NAME] (a second upstream, not
+  // the one under suspicion) or, empty, directly to the recipient's MX.
+  std::string email_upstream;
+  std::string email_from;                 // empty: smtpguard@HOSTNAME
+  std::uint32_t min_interval_seconds = 300;  // the same alert is repeated at most this often
+};
+
 // A local application identity ([[client]]; also the record format of the
 // STATE_DIR/clients.json store that `smtpguard client` manages).
 struct Client {
@@ -117,6 +143,8 @@ struct Config {
   Delivery delivery;
   std::vector<Upstream> upstreams;
   std::vector<Client> clients;
+  Monitor monitor;
+  std::vector<Alert> alerts;
 
   const Upstream* find_upstream(std::string_view name) const;
 };

@@ -279,7 +279,7 @@ std::vector<Upstream> read_upstreams(const TableReader& root) {
 
 Config build_config(const toml::table& root, std::string_view file) {
   TableReader top(root, "", "", file);
-  top.allow_only({"relay", "vault", "upstream", "client", "delivery"});
+  top.allow_only({"relay", "vault", "upstream", "client", "delivery", "monitor", "alert"});
   Config config;
   if (const toml::table* t = top.table("relay"))
     config.relay = read_relay(TableReader(*t, "relay", "[relay]", file));
@@ -289,6 +289,15 @@ Config build_config(const toml::table& root, std::string_view file) {
   if (const toml::table* t = top.table("delivery"))
     config.delivery = read_delivery(TableReader(*t, "delivery", "[delivery]", file));
   if (const toml::node* clients = top.find("client")) config.clients = read_clients(*clients, file);
+  if (const toml::table* t = top.table("monitor"))
+    config.monitor = read_monitor(TableReader(*t, "monitor", "[monitor]", file));
+  if (const toml::node* alerts = top.find("alert")) config.alerts = read_alerts(*alerts, file);
+  for (std::size_t i = 0; i < config.alerts.size(); ++i) {
+    const std::string& via = config.alerts[i].email_upstream;
+    if (!via.empty() && config.find_upstream(via) == nullptr)
+      throw ConfigFailure{std::string(file) + ": alert[" + std::to_string(i) +
+                          "].email_upstream: no [upstream." + via + "] is configured"};
+  }
   resolve_state_paths(config);
   return config;
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "config/toml_reader.hpp"
 
 namespace sg::config::detail {
 
@@ -18,6 +19,10 @@ void resolve_state_paths(Config& config);
 // Throws a located syntax error for non-ASCII text that toml++ 3.3 cannot
 // safely look at (prescan.cpp). Must run before toml::parse.
 void reject_unsafe_non_ascii(std::string_view text, std::string_view file);
+
+// [monitor] and [[alert]] (monitor.cpp).
+Monitor read_monitor(const TableReader& r);
+std::vector<Alert> read_alerts(const toml::node& node, std::string_view file);
 
 // [[client]] entries (clients.cpp).
 std::vector<Client> read_clients(const toml::node& node, std::string_view file);
