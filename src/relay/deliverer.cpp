@@ -3,8 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <asio/async_result.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
@@ -22,8 +26,7 @@ constexpr std::chrono::seconds kTick{1};
 constexpr unsigned kRescanTicks = 5;  // a lost notification delays mail by at most this
 
 double monotonic_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void merge(delivery::Changes& into, const delivery::Changes& c) {
@@ -41,11 +44,19 @@ delivery::RetryPolicy retry_policy(const config::Delivery& d) {
   return p;
 }
 
+// One disk thread per session of the delivering pool, so each can have its
+// spool call in progress; at least two, at most eight.
+std::size_t disk_threads(const config::Config& config) {
+  std::size_t sessions = config.upstreams.empty() ? 1 : config.upstreams.front().max_connections;
+  return std::clamp<std::size_t>(sessions, 2, 8);
+}
+
 }  // namespace
 
 Deliverer::Deliverer(asio::io_context& io, DelivererSetup& setup, spool::Spool& spool,
                      monitor::AuditLog& audit)
     : io_(io),
+      disk_(disk_threads(setup.config)),
       setup_(setup),
       spool_(spool),
       audit_(audit),
@@ -56,11 +67,11 @@ Deliverer::Deliverer(asio::io_context& io, DelivererSetup& setup, spool::Spool& 
   // first one carries the mail.
   for (std::size_t i = 0; i < setup.config.upstreams.size(); ++i)
     pools_.push_back(std::make_unique<Pool>(
-        setup.config.upstreams[i], i < setup.access.size() ? std::move(setup.access[i])
-                                                           : UpstreamAccess{}));
+        setup.config.upstreams[i],
+        i < setup.access.size() ? std::move(setup.access[i]) : UpstreamAccess{}));
   for (auto& pool : pools_) {
-    auto tls = net::make_client_tls(pool->config,
-                                    pool->access.ca_pem ? &*pool->access.ca_pem : nullptr);
+    auto tls =
+        net::make_client_tls(pool->config, pool->access.ca_pem ? &*pool->access.ca_pem : nullptr);
     if (tls)
       pool->tls = std::move(*tls);
     else
@@ -141,24 +152,42 @@ void Deliverer::kick() {
 }
 
 void Deliverer::read_notifications() {
-  char* buf = new char[4096];
-  notify_->async_read_some(asio::buffer(buf, 4096), [this, buf](const asio::error_code& ec,
-                                                                std::size_t n) {
-    std::unique_ptr<char[]> owned(buf);
-    if (ec || stopping_) return;
-    notify_buffer_.append(buf, n);
-    std::size_t start = 0, nl;
-    std::int64_t now = unix_now();
-    while ((nl = notify_buffer_.find('\n', start)) != std::string::npos) {
-      std::string id = notify_buffer_.substr(start, nl - start);
-      if (spool::is_valid_id(id)) schedule_.add(id, now);
-      start = nl + 1;
-    }
-    notify_buffer_.erase(0, start);
-    if (notify_buffer_.size() > 4096) notify_buffer_.clear();  // garbage: the rescan catches up
-    kick();
-    read_notifications();
-  });
+  notify_->async_read_some(asio::buffer(notify_read_),
+                           [this](const asio::error_code& ec, std::size_t n) {
+                             if (ec || stopping_) return;
+                             notify_buffer_.append(notify_read_.data(), n);
+                             std::size_t start = 0, nl;
+                             std::int64_t now = unix_now();
+                             while ((nl = notify_buffer_.find('\n', start)) != std::string::npos) {
+                               std::string id = notify_buffer_.substr(start, nl - start);
+                               if (spool::is_valid_id(id)) schedule_.add(id, now);
+                               start = nl + 1;
+                             }
+                             notify_buffer_.erase(0, start);
+                             if (notify_buffer_.size() > 4096)
+                               notify_buffer_.clear();  // garbage: the rescan catches up
+                             kick();
+                             read_notifications();
+                           });
+}
+
+// The job runs on a disk thread; the handler (the suspended coroutine) is
+// posted back to the io thread. The work guard keeps io.run() from returning
+// while a job is out, so a stopping deliverer still records its outcomes.
+// Only pointers are captured: g++ 12 copies coroutine parameters bitwise.
+asio::awaitable<void> Deliverer::run_on_disk(std::function<void()>& job) {
+  std::function<void()>* p = &job;
+  asio::thread_pool* disk = &disk_;
+  asio::io_context* io = &io_;
+  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [p, disk, io](auto handler) {
+        asio::post(*disk, [p, io, work = asio::make_work_guard(*io),
+                           handler = std::move(handler)]() mutable {
+          (*p)();
+          asio::post(*io, std::move(handler));
+        });
+      },
+      asio::use_awaitable);
 }
 
 asio::awaitable<void> Deliverer::run_worker(Worker& w) {
@@ -216,11 +245,12 @@ asio::awaitable<bool> Deliverer::ensure_session(Worker& w, std::string& error) {
   const Secret* password = cred ? &cred->password : nullptr;
   std::string username = cred ? cred->username : "";
   if (pool.tls)
-    w.client = std::make_unique<net::UpstreamClient>(io_, pool.config, username, password, pool.tls);
+    w.client =
+        std::make_unique<net::UpstreamClient>(io_, pool.config, username, password, pool.tls);
   else  // reports the trust store's error when it opens
-    w.client = std::make_unique<net::UpstreamClient>(
-        io_, pool.config, username, password, net::Trace{},
-        pool.access.ca_pem ? &*pool.access.ca_pem : nullptr);
+    w.client =
+        std::make_unique<net::UpstreamClient>(io_, pool.config, username, password, net::Trace{},
+                                              pool.access.ca_pem ? &*pool.access.ca_pem : nullptr);
   w.messages_on_session = 0;
   auto opened = co_await w.client->open();
   if (opened) {
@@ -303,7 +333,8 @@ asio::awaitable<bool> Deliverer::send_chunk(Worker& w, spool::Envelope& env,
     }
     reused = reused && w.client != nullptr && w.messages_on_session > 0;
     // From here a crash may cause one duplicate, never a loss.
-    if (auto r = spool_.mark_in_flight(env.id); !r) spdlog::warn("{}", r.error().message);
+    auto mark = [&] { return spool_.mark_in_flight(env.id); };
+    if (auto r = co_await on_disk(mark); !r) spdlog::warn("{}", r.error().message);
     smtp::Message m;
     m.envelope.mail_from = env.mail_from;
     for (std::size_t i : rcpts) m.envelope.rcpt_to.push_back(env.recipients[i].address);
@@ -338,12 +369,12 @@ asio::awaitable<bool> Deliverer::send_chunk(Worker& w, spool::Envelope& env,
   }
 }
 
-asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
-                                                               const std::string& id) {
+asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const std::string& id) {
   Pool& pool = w.pool;
   // One read of the whole file: the schedule hands out only messages that
   // are due (or new), so the body is almost always needed.
-  auto loaded = spool_.load(id);
+  auto load = [&] { return spool_.load(id); };
+  auto loaded = co_await on_disk(load);
   if (!loaded) {
     if (loaded.error().code == Errc::not_found) co_return std::nullopt;  // delivered or deleted
     spdlog::error("{}; trying again in 5 minutes", loaded.error().message);
@@ -354,7 +385,8 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
   std::int64_t now = unix_now();
   if (forced_.erase(id)) {
     for (auto& r : env.recipients)
-      if (r.state == spool::RecipientState::deferred) r.next_attempt = std::min(r.next_attempt, now);
+      if (r.state == spool::RecipientState::deferred)
+        r.next_attempt = std::min(r.next_attempt, now);
   }
   delivery::Changes changes = delivery::expire_overdue(env, now, policy_);
   std::vector<std::size_t> due = delivery::recipients_due(env, now);
@@ -363,16 +395,19 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
     // wait for it without counting an attempt against the recipients.
     delivery::defer_all(env, pool.paused_until, pool.pause_reason);
     due.clear();
-    if (auto r = spool_.update_envelope(env); !r) spdlog::error("{}", r.error().message);
+    auto update = [&] { return spool_.update_envelope(env); };
+    if (auto r = co_await on_disk(update); !r) spdlog::error("{}", r.error().message);
   }
   if (due.empty() && changes.failed.empty()) {
     if (delivery::finished(env)) {
-      (void)spool_.remove(id);
+      auto remove = [&] { return spool_.remove(id); };
+      (void)co_await on_disk(remove);
       co_return std::nullopt;
     }
     co_return delivery::next_wakeup(env);
   }
-  bool maybe_duplicate = spool_.in_flight(id);
+  auto check_mark = [&] { return spool_.in_flight(id); };
+  bool maybe_duplicate = co_await on_disk(check_mark);
   std::string data;
   if (!due.empty()) {
     data = delivery::strip_header(loaded->data);
@@ -387,18 +422,22 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w,
   }
   audit_changes(pool, env, changes, maybe_duplicate);
   if (!changes.failed.empty() && setup_.config.delivery.bounces)
-    queue_dsn(env, loaded->data, changes.failed);
-  std::optional<std::int64_t> next;
-  if (delivery::finished(env)) {
-    if (auto r = spool_.remove(id, false); !r)
-      spdlog::error("cannot remove {}: {}", id, r.error().message);
-  } else {
-    if (auto r = spool_.update_envelope(env); !r)
+    co_await queue_dsn(env, loaded->data, changes.failed);
+  // One trip to the disk thread records the outcome and clears the mark.
+  const bool done = delivery::finished(env);
+  auto record = [&] {
+    if (done) {
+      if (auto r = spool_.remove(id, false); !r)
+        spdlog::error("cannot remove {}: {}", id, r.error().message);
+    } else if (auto r = spool_.update_envelope(env); !r) {
       spdlog::error("cannot record the state of {}: {}", id, r.error().message);
-    next = delivery::next_wakeup(env);
-  }
-  spool_.clear_in_flight(id);
-  co_return next;
+    }
+    spool_.clear_in_flight(id);
+    return true;
+  };
+  co_await on_disk(record);
+  if (done) co_return std::nullopt;
+  co_return delivery::next_wakeup(env);
 }
 
 void Deliverer::audit_changes(const Pool& pool, const spool::Envelope& env,
@@ -438,9 +477,9 @@ void Deliverer::audit_changes(const Pool& pool, const spool::Envelope& env,
 }
 
 // A DSN for recipients that failed for good goes back through the spool.
-void Deliverer::queue_dsn(const spool::Envelope& env, const std::string& data,
-                          const std::vector<std::size_t>& failed) {
-  if (failed.empty() || !delivery::should_bounce(env, data)) return;
+asio::awaitable<void> Deliverer::queue_dsn(const spool::Envelope& env, const std::string& data,
+                                           const std::vector<std::size_t>& failed) {
+  if (failed.empty() || !delivery::should_bounce(env, data)) co_return;
   auto header_end = data.find("\r\n\r\n");
   std::string headers =
       data.substr(0, header_end == std::string::npos ? data.size() : header_end + 2);
@@ -453,10 +492,11 @@ void Deliverer::queue_dsn(const spool::Envelope& env, const std::string& data,
   dsn.envelope.verdict = "accept";
   dsn.data =
       delivery::make_dsn(env, failed, headers, hostname_, unix_now(), "=_smtpguard_" + env.id);
-  auto committed = spool_.commit_sync(std::move(dsn));
+  auto commit = [&] { return spool_.commit_sync(std::move(dsn)); };
+  auto committed = co_await on_disk(commit);
   if (!committed) {
     spdlog::error("cannot queue a DSN for {}: {}", env.id, committed.error().message);
-    return;
+    co_return;
   }
   schedule_.add(*committed, unix_now());
 }

@@ -2,12 +2,16 @@
 // delivery) and deliverer_control.cpp (the control socket's commands).
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "delivery/delivery.hpp"
@@ -69,6 +73,17 @@ class Deliverer {
   asio::awaitable<void> close_session(Worker& w);
   asio::awaitable<bool> ensure_session(Worker& w, std::string& error);
   asio::awaitable<void> take_tokens(Pool& pool, std::size_t n);
+  // Runs `job` on a disk thread and resumes on the io thread. Spool calls
+  // block on fsync and on unlink (which waits for the file system's discard):
+  // on the io thread they would stall every other session.
+  asio::awaitable<void> run_on_disk(std::function<void()>& job);
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F&>> on_disk(F& f) {
+    std::optional<std::invoke_result_t<F&>> out;
+    std::function<void()> job = [&] { out.emplace(f()); };
+    co_await run_on_disk(job);
+    co_return std::move(*out);
+  }
   asio::awaitable<std::optional<std::int64_t>> deliver(Worker& w, const std::string& id);
   asio::awaitable<bool> send_chunk(Worker& w, spool::Envelope& env, const std::string& data,
                                    const std::vector<std::size_t>& rcpts,
@@ -76,8 +91,8 @@ class Deliverer {
   void react_to_replies(Worker& w, const delivery::Transaction& t);
   void audit_changes(const Pool& pool, const spool::Envelope& env, const delivery::Changes& c,
                      bool maybe_duplicate);
-  void queue_dsn(const spool::Envelope& env, const std::string& data,
-                 const std::vector<std::size_t>& failed);
+  asio::awaitable<void> queue_dsn(const spool::Envelope& env, const std::string& data,
+                                  const std::vector<std::size_t>& failed);
   void set_paused(bool paused);
 
   // deliverer_control.cpp
@@ -86,6 +101,7 @@ class Deliverer {
   nlohmann::json pause_command(bool pause);
 
   asio::io_context& io_;
+  asio::thread_pool disk_;  // blocking spool calls (see on_disk)
   DelivererSetup& setup_;
   spool::Spool& spool_;
   monitor::AuditLog& audit_;
@@ -98,6 +114,7 @@ class Deliverer {
   asio::steady_timer tick_timer_;
   std::optional<asio::posix::stream_descriptor> notify_;
   std::string notify_buffer_;
+  std::array<char, 4096> notify_read_{};
   std::unique_ptr<ControlServer> control_;
   bool paused_ = false;
   bool stopping_ = false;
