@@ -83,7 +83,8 @@ Monitor read_monitor(const TableReader& r) {
                    in_quotes(m.listen));
     }
   }
-  if (auto v = r.name("audit_log")) m.audit_log = std::move(*v);
+  // "" keeps the default (STATE_DIR/audit.jsonl), as in the documented example.
+  if (auto v = r.string("audit_log"); v && !v->empty()) m.audit_log = std::move(*v);
   if (const toml::node* node = r.find("audit_max_size")) {
     if (node->is_integer() && node->as_integer()->get() >= 0) {
       m.audit_max_size = static_cast<std::uint64_t>(node->as_integer()->get());
