@@ -47,6 +47,14 @@ void add_integrate_commands(CLI::App& app, Globals& globals);        // integrat
 void add_integrate_mta_commands(CLI::App& integrate, Globals& globals);  // integrate postfix|php
 void add_import_command(CLI::App& app, Globals& globals);
 void add_rotate_command(CLI::App& app, Globals& globals);
+void add_audit_commands(CLI::App& app, Globals& globals);  // audit verify|tail
+void add_alert_commands(CLI::App& app, Globals& globals);  // alert test
+// queue release|delete --identity NAME (cmd_queue_identity.cpp).
+int queue_identity_action(const Globals& globals, const std::string& cmd,
+                          const std::string& identity);
+void add_doctor_command(CLI::App& app, Globals& globals);  // doctor (exit 1: high findings)
+void add_scan_command(CLI::App& app, Globals& globals);  // scan (exit codes 0/1/2)
+void add_watch_commands(CLI::App& app, Globals& globals);  // watch exim-log
 
 // The sendmail(8) interface, parsed by hand: its flags (-oi, -odb, -bs, -fADDR)
 // are not getopt-style. `args` are the words after "sendmail".

@@ -9,6 +9,7 @@
 #include "base/text.hpp"
 #include "cli/cli.hpp"
 #include "cli/relay_control.hpp"
+#include "cli/rotate_support.hpp"
 #include "relay/deliverer.hpp"
 #include "spool/spool.hpp"
 
@@ -53,7 +54,10 @@ int queue_action(const Globals& globals, const std::string& cmd, const std::stri
                 << (reply->value("paused", false) ? " (delivery is paused: smtpguard resume)" : "")
                 << "\n";
     else
-      std::cout << id << ": " << (cmd == "delete" ? "deleted" : cmd == "hold" ? "held" : "released")
+      std::cout << id << ": "
+                << (cmd == "delete" ? "deleted"
+                    : cmd == "hold" ? "held"
+                                    : "released")
                 << "\n";
     return EX_OK;
   }
@@ -74,7 +78,16 @@ int queue_action(const Globals& globals, const std::string& cmd, const std::stri
                    : cmd == "release" ? (*sp)->release(id)
                                       : (*sp)->remove(id);
   if (!r) return fail(r.error());
-  std::cout << id << ": " << (cmd == "delete" ? "deleted" : cmd == "hold" ? "held" : "released")
+  // As the deliverer audits it when it does this (deliverer_control.cpp).
+  append_audit(*cfg,
+               cmd == "hold"      ? "held"
+               : cmd == "release" ? "released"
+                                  : "deleted",
+               {{"id", id}, {"by", "operator"}});
+  std::cout << id << ": "
+            << (cmd == "delete" ? "deleted"
+                : cmd == "hold" ? "held"
+                                : "released")
             << " (no relay running: changed in the spool)\n";
   return EX_OK;
 }
@@ -86,7 +99,7 @@ int pause_or_resume(const Globals& globals, bool pause) {
   if (reply) {
     if (pause)
       std::cout << (reply->value("was_paused", false) ? "delivery was already paused"
-                                                       : "delivery paused")
+                                                      : "delivery paused")
                 << "; new mail is accepted and held until `smtpguard resume`\n";
     else
       std::cout << "delivery resumed; " << reply->value("released", 0)
@@ -101,9 +114,11 @@ int pause_or_resume(const Globals& globals, bool pause) {
   if (auto r = relay::set_paused_marker((*sp)->directory(), pause, unix_now()); !r)
     return fail(r.error());
   if (pause) {
+    append_audit(*cfg, "paused", {{"by", "operator"}});
     std::cout << "delivery paused (no deliverer running; it stays paused when it starts)\n";
   } else {
     auto released = relay::release_paused_mail(**sp);
+    append_audit(*cfg, "resumed", {{"by", "operator"}, {"released", released.size()}});
     std::cout << "delivery resumed; " << released.size()
               << " messages held during the pause released\n";
   }
@@ -142,9 +157,30 @@ void add_queue_control_commands(CLI::App& queue, Globals& globals) {
                  Spec{"release", "Release a held message for delivery"},
                  Spec{"delete", "Delete a message from the queue (no bounce is sent)"}}) {
     auto* cmd = queue.add_subcommand(s.name, s.help);
-    cmd->add_option("id", *id, "Queue id (smtpguard queue list)")->required();
     std::string name = s.name;
-    cmd->callback([&globals, id, name] { globals.exit_code = queue_action(globals, name, *id); });
+    if (name == "hold") {
+      cmd->add_option("id", *id, "Queue id (smtpguard queue list)")->required();
+      cmd->callback([&globals, id, name] { globals.exit_code = queue_action(globals, name, *id); });
+      continue;
+    }
+    // release/delete also act on everything held of one identity (the
+    // monitor holds an identity whose sending looks abused).
+    auto identity = std::make_shared<std::string>();
+    auto* by_id = cmd->add_option("id", *id, "Queue id (smtpguard queue list)");
+    auto* by_identity = cmd->add_option(
+        "--identity", *identity,
+        name == "release" ? "Lift the hold on this identity and release all its held mail"
+                          : "Delete all held mail of this identity (its hold stays)");
+    by_id->excludes(by_identity);
+    cmd->callback([&globals, id, identity, name, cmd] {
+      if (identity->empty() && id->empty()) {
+        globals.exit_code =
+            fail(EX_USAGE, "queue " + name + ": give a queue id or --identity NAME");
+        return;
+      }
+      globals.exit_code = identity->empty() ? queue_action(globals, name, *id)
+                                            : queue_identity_action(globals, name, *identity);
+    });
   }
   auto* flush = queue.add_subcommand(
       "flush", "Retry every deferred message now instead of at its next scheduled time");

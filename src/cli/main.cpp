@@ -131,6 +131,11 @@ int main(int argc, char** argv) {
   add_integrate_commands(app, globals);
   add_import_command(app, globals);
   add_rotate_command(app, globals);
+  add_audit_commands(app, globals);
+  add_alert_commands(app, globals);
+  add_doctor_command(app, globals);
+  add_scan_command(app, globals);
+  add_watch_commands(app, globals);
   app.add_subcommand(
       "sendmail",
       "sendmail(8)-compatible submission to the relay (see: smtpguard sendmail --help)");

@@ -49,7 +49,8 @@ Result<int> request_reload(const config::Config& cfg) {
   if (!pid)
     return make_error(Errc::not_found, "no relay is running on " + cfg.relay.state_dir.string() +
                                            "; nothing to reload");
-  auto audit = cfg.relay.state_dir / "audit.jsonl";
+  auto audit = cfg.monitor.audit_log.empty() ? cfg.relay.state_dir / "audit.jsonl"
+                                             : cfg.monitor.audit_log;
   struct stat st {};
   std::uintmax_t before =
       ::stat(audit.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
@@ -58,6 +59,9 @@ Result<int> request_reload(const config::Config& cfg) {
                       "cannot signal the relay (pid " + std::to_string(*pid) + ")");
   for (int i = 0; i < 150; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Smaller than before: the relay rotated it; the answer is in the new file.
+    if (::stat(audit.c_str(), &st) == 0 && static_cast<std::uintmax_t>(st.st_size) < before)
+      before = 0;
     std::ifstream in(audit, std::ios::binary);
     in.seekg(static_cast<std::streamoff>(before));
     std::string line;

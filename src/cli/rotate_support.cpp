@@ -92,10 +92,14 @@ Result<int> verify_login(const config::Upstream& upstream, const std::string& us
 }
 
 bool append_audit(const config::Config& cfg, std::string_view event, nlohmann::json fields) {
-  auto path = cfg.relay.state_dir / "audit.jsonl";
+  auto path = cfg.monitor.audit_log.empty() ? cfg.relay.state_dir / "audit.jsonl"
+                                            : cfg.monitor.audit_log;
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  auto log = monitor::AuditLog::open(path);
+  monitor::AuditOptions options;  // chained under the file's lock; the relay rotates
+  options.syslog = cfg.monitor.audit_syslog;
+  options.proc = "cli";
+  auto log = monitor::AuditLog::open(path, options);
   if (!log) return false;
   log->write(event, std::move(fields), unix_now());
   return log->failures() == 0;

@@ -41,8 +41,9 @@ struct VerifyPolicy {
 Result<int> verify_login(const config::Upstream& upstream, const std::string& username,
                          const Secret& password, const VerifyPolicy& policy);
 
-// Appends {"time","event",...fields} to STATE_DIR/audit.jsonl if that file
-// exists (the relay creates it); one O_APPEND write. False if it could not.
+// Appends {"time","event",...fields} to the audit log ([monitor] audit_log,
+// default STATE_DIR/audit.jsonl) if that file exists (the relay creates it),
+// linked into its hash chain under the file's lock. False if it could not.
 bool append_audit(const config::Config& cfg, std::string_view event, nlohmann::json fields);
 
 }  // namespace sg::cli

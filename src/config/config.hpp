@@ -118,6 +118,56 @@ struct Alert {
   std::uint32_t min_interval_seconds = 300;  // the same alert is repeated at most this often
 };
 
+// [detect.*]: the anomaly detectors (monitor/detect.hpp; config/detect.cpp
+// says why the defaults are what they are). Each has enabled and action.
+// alert: tell the operator; hold: this identity's new mail goes to the hold
+// queue; pause: global kill switch; block: refuse the address for a time.
+enum class DetectAction { alert, hold, pause, block };
+std::string_view to_string(DetectAction action);
+
+struct Detect {
+  struct Rate {  // messages per sliding minute of one identity
+    bool enabled = true;
+    DetectAction action = DetectAction::hold;
+    std::uint32_t floor_per_minute = 20;  // never flagged at or below this
+    double factor = 5;                    // flagged above factor x learned busiest minute
+    std::uint32_t hard_per_minute = 600;  // always flagged above this
+  } rate;
+  struct Recipients {  // distinct recipient addresses per sliding 10 minutes
+    bool enabled = true;
+    DetectAction action = DetectAction::hold;
+    std::uint32_t floor_per_10min = 40;
+    double factor = 5;
+    std::uint32_t hard_per_10min = 5000;
+  } recipients;
+  struct NewSender {  // an envelope sender never seen for the identity
+    bool enabled = true;
+    DetectAction action = DetectAction::alert;
+    std::uint32_t learning_seconds = 7 * 86400;  // silent while the identity is younger
+  } new_sender;
+  struct Bounces {  // over the last 24 hours, per identity and per upstream
+    bool enabled = true;
+    DetectAction action = DetectAction::pause;           // an upstream over pause_ratio
+    DetectAction identity_action = DetectAction::hold;  // an identity over pause_ratio
+    double alert_ratio = 0.03;
+    double pause_ratio = 0.08;
+    double deferral_alert_ratio = 0.20;
+    std::uint32_t min_volume = 100;  // recipients tried in the window before any ratio counts
+  } bounces;
+  struct Throttle {  // SES throttling and daily quota replies
+    bool enabled = true;
+    DetectAction action = DetectAction::alert;
+  } throttle;
+  struct Auth {  // AUTH failures from one address or uid
+    bool enabled = true;
+    DetectAction action = DetectAction::block;
+    std::uint32_t max_failures = 5;  // within window_seconds
+    std::uint32_t window_seconds = 600;
+    std::uint32_t block_seconds = 3600;
+  } auth;
+  std::uint32_t max_subjects = 10000;  // identities/upstreams/addresses tracked; LRU beyond
+};
+
 // A local application identity ([[client]]; also the record format of the
 // STATE_DIR/clients.json store that `smtpguard client` manages).
 struct Client {
@@ -145,6 +195,7 @@ struct Config {
   std::vector<Client> clients;
   Monitor monitor;
   std::vector<Alert> alerts;
+  Detect detect;
 
   const Upstream* find_upstream(std::string_view name) const;
 };

@@ -279,7 +279,8 @@ std::vector<Upstream> read_upstreams(const TableReader& root) {
 
 Config build_config(const toml::table& root, std::string_view file) {
   TableReader top(root, "", "", file);
-  top.allow_only({"relay", "vault", "upstream", "client", "delivery", "monitor", "alert"});
+  top.allow_only({"relay", "vault", "upstream", "client", "delivery", "monitor", "alert",
+                 "detect"});
   Config config;
   if (const toml::table* t = top.table("relay"))
     config.relay = read_relay(TableReader(*t, "relay", "[relay]", file));
@@ -292,6 +293,8 @@ Config build_config(const toml::table& root, std::string_view file) {
   if (const toml::table* t = top.table("monitor"))
     config.monitor = read_monitor(TableReader(*t, "monitor", "[monitor]", file));
   if (const toml::node* alerts = top.find("alert")) config.alerts = read_alerts(*alerts, file);
+  if (const toml::table* t = top.table("detect"))
+    config.detect = read_detect(TableReader(*t, "detect", "[detect]", file));
   for (std::size_t i = 0; i < config.alerts.size(); ++i) {
     const std::string& via = config.alerts[i].email_upstream;
     if (!via.empty() && config.find_upstream(via) == nullptr)

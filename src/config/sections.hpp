@@ -24,6 +24,9 @@ void reject_unsafe_non_ascii(std::string_view text, std::string_view file);
 Monitor read_monitor(const TableReader& r);
 std::vector<Alert> read_alerts(const toml::node& node, std::string_view file);
 
+// [detect.*] (detect.cpp).
+Detect read_detect(const TableReader& r);
+
 // [[client]] entries (clients.cpp).
 std::vector<Client> read_clients(const toml::node& node, std::string_view file);
 

@@ -116,6 +116,8 @@ void Deliverer::stop() {
 
 void Deliverer::tick() {
   if (stopping_) return;
+  // The monitor pauses by creating the marker (it has no control socket).
+  if (bool marker = paused_marker_exists(spool_.directory()); marker != paused_) set_paused(marker);
   if (++ticks_ % kRescanTicks == 0) rescan();
   kick();
   tick_timer_.expires_after(kTick);
@@ -373,12 +375,29 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
   Pool& pool = w.pool;
   // One read of the whole file: the schedule hands out only messages that
   // are due (or new), so the body is almost always needed.
-  auto load = [&] { return spool_.load(id); };
+  // Mail of an identity the monitor put on hold (an anomaly) goes to the
+  // hold queue instead, also when it was queued before the hold.
+  bool held_now = false;
+  auto load = [&] {
+    auto m = spool_.load(id);
+    if (m && !m->envelope.held && spool::identity_held(spool_.directory(), m->envelope.identity))
+      held_now = spool_.hold(id).ok();
+    return m;
+  };
   auto loaded = co_await on_disk(load);
   if (!loaded) {
     if (loaded.error().code == Errc::not_found) co_return std::nullopt;  // delivered or deleted
     spdlog::error("{}; trying again in 5 minutes", loaded.error().message);
     co_return unix_now() + 300;
+  }
+  if (held_now) {
+    audit_.write("held",
+                 {{"id", id},
+                  {"identity", loaded->envelope.identity},
+                  {"rule", kDetectorRule},
+                  {"by", "monitor"}},
+                 unix_now());
+    co_return std::nullopt;
   }
   if (loaded->envelope.held) co_return std::nullopt;  // held from outside: release brings it back
   spool::Envelope env = std::move(loaded->envelope);
@@ -445,13 +464,20 @@ void Deliverer::audit_changes(const Pool& pool, const spool::Envelope& env,
   std::int64_t now = unix_now();
   const std::string credential =
       pool.access.credential ? pool.access.credential->name : std::string();
+  // Which secret of that entry: when it was sealed or last rotated.
+  const std::int64_t credential_version =
+      pool.access.credential ? (pool.access.credential->rotated_at != 0
+                                    ? pool.access.credential->rotated_at
+                                    : pool.access.credential->created_at)
+                             : 0;
   for (std::size_t i : c.delivered) {
     nlohmann::json fields = {{"id", env.id},
                              {"identity", env.identity},
                              {"recipient", env.recipients[i].address},
                              {"upstream", pool.config.name},
                              {"upstream_id", env.recipients[i].upstream_id},
-                             {"credential", credential}};
+                             {"credential", credential},
+                             {"credential_version", credential_version}};
     // The last attempt was cut off after the content may have left.
     if (maybe_duplicate) fields["possible_duplicate"] = true;
     audit_.write("delivered", std::move(fields), now);

@@ -44,7 +44,7 @@ struct UpstreamAccess {
 struct DelivererSetup {
   config::Config config;
   std::vector<UpstreamAccess> access;
-  int audit_fd = -1;    // O_APPEND audit log
+  int audit_fd = -1;    // its audit channel to the supervisor (AuditLog::adopt)
   int ready_fd = -1;    // one byte when running
   int notify_fd = -1;   // read end of the receiver's queue-id pipe (or -1)
   int control_fd = -1;  // listening control socket (or -1)
@@ -56,6 +56,9 @@ struct DelivererSetup {
 inline constexpr const char* kPausedFile = "paused";
 // Hold rule given to mail accepted while paused; `resume` releases it.
 inline constexpr const char* kPausedRule = "paused";
+// Hold rule given to mail of an identity the monitor held (spool.hpp's
+// held-identities); `queue release --identity NAME` releases it.
+inline constexpr const char* kDetectorRule = "detector";
 
 // The kill switch's state on disk, shared by the deliverer's control
 // commands and the CLI when no relay runs. set_paused_marker creates or

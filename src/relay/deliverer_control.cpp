@@ -1,8 +1,8 @@
 // The deliverer's side of the control socket: status, queue commands,
 // pause and resume (see control.hpp for the protocol).
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/file.hpp"
@@ -12,7 +12,9 @@
 namespace sg::relay::detail {
 namespace {
 
-nlohmann::json fail(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+nlohmann::json fail(const std::string& message) {
+  return {{"ok", false}, {"error", message}};
+}
 
 }  // namespace
 
@@ -45,25 +47,26 @@ nlohmann::json Deliverer::status() {
       open += w->client != nullptr;
       busy += w->busy;
     }
-    nlohmann::json u = {{"name", pool->config.name},
-                        {"host", pool->config.host},
-                        {"port", pool->config.port},
-                        {"carries_mail", pool.get() == pools_.front().get()},
-                        {"sessions_open", open},
-                        {"sessions_busy", busy},
-                        {"max_connections", pool->config.max_connections},
-                        {"sessions_opened", pool->sessions_opened},
-                        {"delivered", pool->delivered},
-                        {"deferred", pool->deferred},
-                        {"failed", pool->failed},
-                        {"throttled", pool->throttled},
-                        {"max_send_rate", pool->config.max_send_rate},
-                        {"send_rate_now", pool->bucket.effective_rate(
-                                              std::chrono::duration<double>(
-                                                  std::chrono::steady_clock::now().time_since_epoch())
-                                                  .count())},
-                        {"last_error", pool->last_error},
-                        {"last_error_at", pool->last_error_at}};
+    nlohmann::json u = {
+        {"name", pool->config.name},
+        {"host", pool->config.host},
+        {"port", pool->config.port},
+        {"carries_mail", pool.get() == pools_.front().get()},
+        {"sessions_open", open},
+        {"sessions_busy", busy},
+        {"max_connections", pool->config.max_connections},
+        {"sessions_opened", pool->sessions_opened},
+        {"delivered", pool->delivered},
+        {"deferred", pool->deferred},
+        {"failed", pool->failed},
+        {"throttled", pool->throttled},
+        {"max_send_rate", pool->config.max_send_rate},
+        {"send_rate_now",
+         pool->bucket.effective_rate(
+             std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+                 .count())},
+        {"last_error", pool->last_error},
+        {"last_error_at", pool->last_error_at}};
     if (pool->paused_until > now) {
       u["paused_until"] = pool->paused_until;
       u["pause_reason"] = pool->pause_reason;
@@ -90,8 +93,7 @@ nlohmann::json Deliverer::status() {
 }
 
 nlohmann::json Deliverer::queue_command(const std::string& cmd, const std::string& id) {
-  if (schedule_.busy(id))
-    return fail(id + " is being delivered right now; try again in a moment");
+  if (schedule_.busy(id)) return fail(id + " is being delivered right now; try again in a moment");
   Result<void> r = cmd == "hold"      ? spool_.hold(id)
                    : cmd == "release" ? spool_.release(id)
                                       : spool_.remove(id);
@@ -104,7 +106,9 @@ nlohmann::json Deliverer::queue_command(const std::string& cmd, const std::strin
     schedule_.forget(id);
     spool_.clear_in_flight(id);
   }
-  audit_.write(cmd == "hold" ? "held" : cmd == "release" ? "released" : "deleted",
+  audit_.write(cmd == "hold"      ? "held"
+               : cmd == "release" ? "released"
+                                  : "deleted",
                {{"id", id}, {"by", "operator"}}, now);
   return {{"ok", true}, {"id", id}};
 }
@@ -148,27 +152,11 @@ namespace sg::relay {
 
 Result<void> set_paused_marker(const std::filesystem::path& spool_dir, bool paused,
                                std::int64_t now) {
-  auto marker = spool_dir / kPausedFile;
-  if (!paused) {
-    if (::unlink(marker.c_str()) != 0 && errno != ENOENT)
-      return make_error(Errc::io, errno_message("cannot remove", marker));
-    return {};
-  }
-  int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return make_error(Errc::io, errno_message("cannot create", marker));
-  std::string when = std::to_string(now) + "\n";
-  bool written = ::write(fd, when.data(), when.size()) == static_cast<ssize_t>(when.size()) &&
-                 ::fsync(fd) == 0;
-  // Root (the CLI without a running relay) leaves it to the spool's owner.
-  struct stat dir {};
-  if (::stat(spool_dir.c_str(), &dir) == 0) (void)!::fchown(fd, dir.st_uid, dir.st_gid);
-  ::close(fd);
-  if (!written) return make_error(Errc::io, errno_message("cannot write", marker));
-  return {};
+  return spool::set_paused(spool_dir, paused, now);
 }
 
 bool paused_marker_exists(const std::filesystem::path& spool_dir) {
-  return ::access((spool_dir / kPausedFile).c_str(), F_OK) == 0;
+  return spool::paused(spool_dir);
 }
 
 std::vector<std::string> release_paused_mail(spool::Spool& spool) {

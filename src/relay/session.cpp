@@ -81,6 +81,21 @@ class SessionRunner {
   }
 
   asio::awaitable<void> run() {
+    // An address (or local uid) the monitor blocked after repeated AUTH
+    // failures gets a 421 and nothing else until the block ends.
+    const std::string remote = peer_.unix_socket
+                                   ? (peer_.uid ? "uid:" + std::to_string(*peer_.uid) : "")
+                                   : peer_.ip;
+    if (!remote.empty() && spool::blocked(ctx_.spool.directory(), remote, unix_now())) {
+      ctx_.audit.write("refused",
+                       {{"stage", "connect"}, {"peer", describe(peer_)}, {"rule", "blocked"}},
+                       unix_now());
+      (void)co_await transport_->write(
+          "421 4.7.0 " + ctx_.hostname + " temporarily blocked; try again later\r\n",
+          kCommandTimeout);
+      transport_->close();
+      co_return;
+    }
     session_->start();
     char buf[16384];
     for (;;) {
@@ -252,7 +267,16 @@ class SessionRunner {
       m.envelope.verdict = "hold";
       m.envelope.rule = kPausedRule;
     }
+    // An identity the monitor held (its sending looked abused): new mail
+    // waits in hold until `queue release --identity NAME`.
+    if (!m.envelope.held && spool::identity_held(ctx_.spool.directory(), who->name)) {
+      m.envelope.held = true;
+      m.envelope.verdict = "hold";
+      m.envelope.rule = kDetectorRule;
+    }
     std::size_t size = data.size();
+    const bool held = m.envelope.held;
+    const std::string rule = m.envelope.rule;  // m is moved into the spool below
     m.data = std::move(data);
     auto id = co_await commit_async(ctx_.spool, m);
     if (!id) {
@@ -269,16 +293,16 @@ class SessionRunner {
         ctx_.counters.record(policy::submitter_key(*who, submitter),
                              txn_.recipients.size(), now);
     }
-    if (!m.envelope.held) ctx_.notify_deliverer(*id);
-    ctx_.audit.write(m.envelope.held ? "held" : "received",
+    if (!held) ctx_.notify_deliverer(*id);
+    ctx_.audit.write(held ? "held" : "received",
                      {{"id", *id},
                       {"identity", who->name},
                       {"peer", describe(peer_)},
                       {"mail_from", txn_.mail_from},
-                      {"recipients", txn_.recipients.size()},
+                      {"recipients", txn_.recipients},  // the monitor counts distinct ones
                       {"size", size},
-                      {"verdict", v.action == A::hold ? "hold" : "accept"},
-                      {"rule", paused ? std::string(kPausedRule) : v.rule},
+                      {"verdict", held ? "hold" : "accept"},
+                      {"rule", rule},
                       {"submitter", submitter}},
                      now);
     session_->accept("2.0.0", "queued as " + *id);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 #include "relay/privileges.hpp"
 #include "relay/receiver.hpp"
 #include "relay/relay.hpp"
+#include "vault/vault.hpp"
 
 namespace sg::relay {
 namespace {
@@ -182,11 +184,56 @@ pid_t start_deliverer(Prepared& p, int ready_fd) {
   ::_exit(run_deliverer(std::move(setup)));
 }
 
+// The monitor (sg-monitor): opens the audit log read-only and reads the
+// vault's metadata (entry names and times for the credential age; never a
+// secret, never the key) while still root, then runs unprivileged.
+pid_t start_monitor(Prepared& p, int ready_fd) {
+  pid_t supervisor = ::getpid();
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  monitor::ProcessSetup setup;
+  setup.config = p.config;
+  // Before enter_state_dir: configured paths are relative to the start directory.
+  std::error_code ec;
+  setup.config.monitor.audit_log = std::filesystem::absolute(p.config.monitor.audit_log, ec);
+  setup.audit_read_fd =
+      ::open(setup.config.monitor.audit_log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (auto file = read_file(p.config.vault.path); file)
+    if (auto entries = vault::read_metadata(*file); entries)
+      for (const auto& e : *entries)
+        setup.credentials.push_back({e.name, e.rotated_at != 0 ? e.rotated_at : e.created_at});
+  // Alert email through a second upstream: only that upstream's login.
+  for (const auto& a : p.config.alerts) {
+    if (a.email_upstream.empty() || setup.alert_logins.count(a.email_upstream)) continue;
+    const config::Upstream* up = p.config.find_upstream(a.email_upstream);
+    if (up == nullptr || up->credential.empty()) continue;
+    harden_process();
+    auto login = vault::load_credential(p.config, up->credential, {});
+    if (login)
+      setup.alert_logins.emplace(a.email_upstream,
+                                 monitor::AlertLogin{login->username, std::move(login->password)});
+    else
+      spdlog::error("monitor: alert email through upstream {}: {}", a.email_upstream,
+                    login.error().message);
+  }
+  enter_state_dir(p, "monitor");
+  ::close(p.notify_read);
+  ::close(p.notify_write);
+  if (p.control_fd >= 0) ::close(p.control_fd);
+  close_listeners(p.listeners);
+  become_worker(p, supervisor, "monitor");
+  setup.audit_write_fd = p.audit_fd;
+  setup.ready_fd = ready_fd;
+  ::_exit(monitor::run_process(std::move(setup)));
+}
+
 // True once the worker wrote its ready byte; otherwise it died first, and
 // `status` gets its wait status.
-bool wait_ready(int fd, pid_t pid, int& status) {
+// The workers' audit lines are served meanwhile.
+bool wait_ready(int fd, pid_t pid, int& status, monitor::AuditChannels& channels) {
   char c = 0;
   ssize_t n;
+  channels.wait(fd, -1);
   do {
     n = ::read(fd, &c, 1);
   } while (n < 0 && errno == EINTR);
@@ -206,6 +253,20 @@ void normalize_paths(config::Config& c) {
     c.relay.socket = std::filesystem::absolute(c.relay.socket, ec).string();
   else
     c.relay.socket = submit_socket_path(c).string();
+  if (c.monitor.audit_log.empty()) c.monitor.audit_log = c.relay.state_dir / "audit.jsonl";
+  c.monitor.audit_log = std::filesystem::absolute(c.monitor.audit_log, ec).lexically_normal();
+}
+
+// The supervisor appends for every relay process (see monitor.hpp) and
+// rotates; new files stay readable by the monitor's group.
+monitor::AuditOptions audit_options(const Prepared& p) {
+  monitor::AuditOptions o;
+  o.max_size = p.config.monitor.audit_max_size;
+  o.keep = p.config.monitor.audit_keep;
+  o.syslog = p.config.monitor.audit_syslog;
+  o.proc = "supervisor";
+  if (p.run_as) o.group = static_cast<int>(p.run_as->gid);
+  return o;
 }
 
 // One relay per state directory; the lock file holds the supervisor's pid.
@@ -261,13 +322,18 @@ int run(const config::Config& config, const RelayOptions& options) {
     return lock.error().code == Errc::conflict ? 75 : 73;  // EX_TEMPFAIL
   }
   p.lock_fd = *lock;
-  auto audit_path = p.config.relay.state_dir / "audit.jsonl";
-  p.audit_fd = ::open(audit_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600);
-  if (p.audit_fd < 0) {
-    spdlog::critical("{}", errno_message("cannot open audit log", audit_path));
+  const auto audit_path = p.config.monitor.audit_log;
+  auto opened = monitor::AuditLog::open(audit_path, audit_options(p));
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
     return 73;
   }
-  auto audit = monitor::AuditLog::adopt(::fcntl(p.audit_fd, F_DUPFD_CLOEXEC, 0));
+  monitor::AuditLog audit = std::move(*opened);
+  // The monitor reads it unprivileged, by path after a rotation too.
+  if (p.run_as && (::fchown(audit.fd(), 0, p.run_as->gid) != 0 || ::fchmod(audit.fd(), 0640) != 0))
+    spdlog::warn("{}", errno_message("cannot make group-readable", audit_path));
+  // Each worker gets its own channel to the supervisor, the only writer.
+  monitor::AuditChannels channels(audit);
   auto listeners = open_listeners(p.config);
   if (!listeners) {
     spdlog::critical("{}", listeners.error().message);
@@ -281,38 +347,59 @@ int run(const config::Config& config, const RelayOptions& options) {
   }
   p.notify_read = pipefd[0];
   p.notify_write = pipefd[1];
-  p.close_in_workers = {p.lock_fd, audit.fd()};
   for (const auto& l : p.listeners) spdlog::info("listening on {}", l.name);
   spdlog::info("state directory {}; workers run as {}", p.config.relay.state_dir.string(),
                p.run_as ? p.run_as->name : std::string("the invoking user"));
   if (p.config.upstreams.empty())
     spdlog::warn("no upstream is configured yet: accepted mail stays queued until one is");
 
-  // Signals are taken synchronously with sigwaitinfo; children unblock them.
+  // Signals are read from a signalfd, between audit lines; children unblock them.
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int signal_fd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  if (signal_fd < 0) {
+    spdlog::critical("cannot create a signalfd: {}", std::strerror(errno));
+    return 71;
+  }
 
   int failed_status = 0;  // wait status of the last worker that died before it was ready
-  auto spawn_with_ready = [&](auto&& start) -> pid_t {
+  auto spawn_with_ready = [&](const char* role, auto&& start) -> pid_t {
+    auto channel = monitor::make_audit_channel();
+    if (!channel) {
+      spdlog::error("{}: {}", role, channel.error().message);
+      return -1;
+    }
     int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
+    if (::pipe2(ready, O_CLOEXEC) != 0) {
+      ::close(channel->supervisor_fd);
+      ::close(channel->worker_fd);
+      return -1;
+    }
+    // The new worker keeps its channel end and none of the supervisor's.
+    p.audit_fd = channel->worker_fd;
+    p.close_in_workers = channels.fds();
+    for (int fd : {p.lock_fd, audit.fd(), signal_fd, channel->supervisor_fd})
+      p.close_in_workers.push_back(fd);
     pid_t pid = start(ready[1]);
     ::close(ready[1]);
+    ::close(channel->worker_fd);
+    p.audit_fd = -1;
+    channels.add(channel->supervisor_fd, role);
     failed_status = 0;
     if (pid < 0) {
       ::close(ready[0]);
       return -1;
     }
-    if (!wait_ready(ready[0], pid, failed_status)) return -1;
+    if (!wait_ready(ready[0], pid, failed_status, channels)) return -1;
     return pid;
   };
   bool first_receiver = true;
   auto spawn_receiver = [&]() -> pid_t {
     bool recover = first_receiver;
     first_receiver = false;
-    return spawn_with_ready([&](int fd) { return start_receiver(p, fd, recover); });
+    return spawn_with_ready("receiver", [&](int fd) { return start_receiver(p, fd, recover); });
   };
   // The control socket exists only while a deliverer may serve it, so the
   // CLI is told at once that nobody answers instead of waiting for a reply.
@@ -334,12 +421,18 @@ int run(const config::Config& config, const RelayOptions& options) {
       else
         spdlog::error("no control socket: {}", control.error().message);
     }
-    pid_t pid = spawn_with_ready([&](int fd) { return start_deliverer(p, fd); });
+    pid_t pid = spawn_with_ready("deliverer", [&](int fd) { return start_deliverer(p, fd); });
     if (pid < 0) close_control();
     return pid;
   };
 
-  RestartBudget receiver_restarts, deliverer_restarts;
+  auto spawn_monitor = [&]() -> pid_t {
+    pid_t pid = spawn_with_ready("monitor", [&](int fd) { return start_monitor(p, fd); });
+    if (pid < 0) spdlog::error("the monitor did not start; mail goes on without it");
+    return pid;
+  };
+
+  RestartBudget receiver_restarts, deliverer_restarts, monitor_restarts;
   pid_t receiver = spawn_receiver();
   if (receiver < 0) {
     spdlog::critical("the receiver did not start");
@@ -347,6 +440,8 @@ int run(const config::Config& config, const RelayOptions& options) {
   }
   pid_t deliverer = spawn_deliverer();
   if (!p.config.upstreams.empty() && deliverer < 0) spdlog::error("the deliverer did not start");
+  pid_t monitor_pid = spawn_monitor();
+  bool monitor_for_reload = false;     // the monitor stops to be started anew
   std::set<pid_t> draining;            // receivers replaced by a reload
   bool deliverer_for_reload = false;   // the deliverer stops to be started anew
   spdlog::info("relay ready (receiver pid {}{})", receiver,
@@ -374,7 +469,11 @@ int run(const config::Config& config, const RelayOptions& options) {
       spdlog::warn("[relay] listen and user changes take effect at the next restart");
     fresh->relay.listen = p.config.relay.listen;
     fresh->relay.user = p.config.relay.user;
+    if (fresh->monitor.audit_log != p.config.monitor.audit_log)
+      spdlog::warn("[monitor] audit_log changes take effect at the next restart");
+    fresh->monitor.audit_log = p.config.monitor.audit_log;
     p.config = std::move(*fresh);
+    audit.set_options(audit_options(p));
     pid_t next = spawn_receiver();
     if (next < 0) {
       spdlog::error("the new receiver did not start; the old one goes on");
@@ -389,6 +488,12 @@ int run(const config::Config& config, const RelayOptions& options) {
     } else {
       deliverer = spawn_deliverer();
     }
+    if (monitor_pid > 0) {
+      monitor_for_reload = true;
+      ::kill(monitor_pid, SIGTERM);  // restarted when it exits (see SIGCHLD)
+    } else {
+      monitor_pid = spawn_monitor();
+    }
     spdlog::info("configuration reloaded (receiver pid {})", receiver);
     audit.write("config_reloaded",
                 {{"source", p.config.source.empty() ? std::string("embedded defaults")
@@ -398,9 +503,10 @@ int run(const config::Config& config, const RelayOptions& options) {
   };
 
   for (;;) {
-    siginfo_t info{};
-    int sig = sigwaitinfo(&mask, &info);
-    if (sig < 0) continue;
+    if (!channels.wait(signal_fd, -1)) continue;
+    signalfd_siginfo info{};
+    if (::read(signal_fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+    const int sig = static_cast<int>(info.ssi_signo);
     if (sig == SIGHUP) {
       reload();
       continue;
@@ -411,12 +517,14 @@ int run(const config::Config& config, const RelayOptions& options) {
       std::vector<pid_t> all(draining.begin(), draining.end());
       all.push_back(receiver);
       if (deliverer > 0) all.push_back(deliverer);
+      if (monitor_pid > 0) all.push_back(monitor_pid);
       for (pid_t pid : all) ::kill(pid, SIGTERM);
+      // Their last audit lines are served while they finish.
       for (pid_t pid : all) {
         int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        while (::waitpid(pid, &status, WNOHANG) == 0) channels.wait(-1, 100);
       }
+      for (int i = 0; i < 64; ++i) channels.wait(-1, 0);  // what is left (bounded)
       close_listeners(p.listeners);
       ::unlink(p.config.relay.socket.c_str());
       close_control();
@@ -450,6 +558,17 @@ int run(const config::Config& config, const RelayOptions& options) {
           }
         }
         if (deliverer < 0) close_control();
+        continue;
+      }
+      if (dead == monitor_pid) {
+        monitor_pid = -1;
+        if (!monitor_for_reload)
+          spdlog::error("monitor exited ({}); restarting", describe_exit(status));
+        if (monitor_for_reload || monitor_restarts.allow())
+          monitor_pid = spawn_monitor();
+        else
+          spdlog::critical("monitor restarted too often; no metrics until a reload");
+        monitor_for_reload = false;
         continue;
       }
       if (dead != receiver) continue;

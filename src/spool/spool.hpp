@@ -59,7 +59,7 @@ struct Envelope {
   // Who submitted the message through a trusted MTA identity (Exim's
   // X-Smtpguard-Submitter header); empty otherwise.
   std::string submitter;
-  bool held = false;    // on load: true iff the file is in hold/
+  bool held = false;  // on load: true iff the file is in hold/
   bool in_flight = false;
 };
 
@@ -122,6 +122,37 @@ struct Options {
   // step fails as if the system call had failed with that errno.
   std::function<int(FaultPoint, std::string_view id)> fault;
 };
+
+// Automatic responses (decided by the relay's monitor, carried out by the
+// receiver and the deliverer, undone by the operator) kept as small files in
+// the spool directory, so every process and the CLI see the same state even
+// when no relay runs:
+//   held-identities/NAME   mail of identity NAME goes to hold (new and queued)
+//   blocked/ADDRESS        clients from ADDRESS are refused until a time
+// NAME is a policy identity name ([A-Za-z0-9._-]); ADDRESS an IP address or
+// "uid:N". Anything else is refused with Errc::invalid_input. The content is
+// one line: "UNTIL REASON" (UNTIL 0 = until released).
+// The kill switch: SPOOL/paused (fsync'd, owned like the spool directory).
+// While it exists the deliverer sends nothing and the receiver holds new mail.
+Result<void> set_paused(const std::filesystem::path& spool_dir, bool paused, std::int64_t now);
+bool paused(const std::filesystem::path& spool_dir);
+
+struct Response {
+  std::string subject;  // identity or address
+  std::int64_t until = 0;
+  std::string reason;
+};
+Result<void> set_identity_hold(const std::filesystem::path& spool_dir, std::string_view identity,
+                               std::string_view reason);
+Result<void> clear_identity_hold(const std::filesystem::path& spool_dir, std::string_view identity);
+bool identity_held(const std::filesystem::path& spool_dir, std::string_view identity);
+std::vector<Response> held_identities(const std::filesystem::path& spool_dir);
+Result<void> set_block(const std::filesystem::path& spool_dir, std::string_view address,
+                       std::int64_t until, std::string_view reason);
+Result<void> clear_block(const std::filesystem::path& spool_dir, std::string_view address);
+// True while a block for `address` exists and has not expired at `now`.
+bool blocked(const std::filesystem::path& spool_dir, std::string_view address, std::int64_t now);
+std::vector<Response> blocks(const std::filesystem::path& spool_dir);
 
 class Spool {
  public:

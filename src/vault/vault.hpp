@@ -114,6 +114,16 @@ Result<bool> put_entry(Contents& contents, const MasterKey& key, EntryUpdate upd
                        std::int64_t now);
 bool remove_entry(Contents& contents, std::string_view name);
 
+// --- Metadata without the key (metadata.cpp) ---
+// Entry names, upstream hosts and times, for processes that must not open
+// the vault (the monitor's credential age). Nothing is decrypted and nothing
+// is authenticated (the MAC needs the key): for display only.
+struct EntryMetadata {
+  std::string name, upstream_host;
+  std::int64_t created_at = 0, rotated_at = 0;
+};
+Result<std::vector<EntryMetadata>> read_metadata(std::string_view file);
+
 // --- Key sources ---
 struct KeySource {
   enum class Kind { file, systemd, passphrase, env };

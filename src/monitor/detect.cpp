@@ -1,0 +1,394 @@
+// The detectors (see detect.hpp for what each one watches). Everything is
+// driven by event times and tick(now); nothing here reads a clock.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "monitor/detect_state.hpp"
+
+namespace sg::monitor {
+namespace {
+
+using detail::IdentityState;
+using detail::kNone;
+using detail::Outcomes;
+using State = Detectors::State;
+using Act = config::DetectAction;
+
+constexpr std::int64_t kMaxTime = 100'000'000'000;  // as in detect_event.cpp
+constexpr std::int64_t kRearm = 600;                // an action fires again after 10 quiet minutes
+constexpr std::int64_t kDistinctMinutes = 10;
+constexpr std::size_t kMaxSenders = 64;               // per identity, most recent kept
+constexpr std::size_t kMaxSenderLength = 254;         // RFC 5321 path limit; longer is not stored
+constexpr std::size_t kMaxRecipients = 4096;          // per identity; beyond: each counts as new
+constexpr std::size_t kMaxRecipientsTotal = 1 << 20;  // over all identities (~50 MB)
+constexpr float kAlpha = 0.3f;                        // weight of today in the per-hour EWMA
+constexpr std::int64_t kMaxBackfillHours = 24 * 8;    // silent hours learned as 0, at most this
+
+// Client text in one-line messages: no control bytes, ASCII only (so JSON
+// and logs never see invalid UTF-8 from us), bounded.
+std::string printable(std::string_view s, std::size_t max = 120) {
+  std::string out;
+  for (char c : s.substr(0, std::min(s.size(), max))) {
+    auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u >= 0x7f) ? '?' : c;
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 'A' && u <= 'Z') u = static_cast<unsigned char>(u - 'A' + 'a');
+    h = (h ^ u) * 1099511628211ull;
+  }
+  return h;
+}
+
+std::int64_t clamp_time(std::int64_t t) {
+  return std::clamp<std::int64_t>(t, 0, kMaxTime);
+}
+
+// Records an action unless the same (detector, scope, subject) is active, in
+// which case only refreshes it. Returns whether it fired.
+void fire(State& st, std::vector<Action>& out, Action a) {
+  a.subject = printable(a.subject);
+  a.message = printable(a.message, 300);
+  if (a.severity == Severity::warning && a.action != Act::alert) a.severity = Severity::critical;
+  std::string key = a.detector + '\n' + std::string(to_string(a.scope)) + '\n' + a.subject;
+  auto it = st.active.find(key);
+  if (it != st.active.end()) {
+    it->second.last_true = std::max(it->second.last_true, a.time);
+    return;
+  }
+  // Bounded like everything else; past the bound an action is still
+  // reported, only not deduplicated.
+  if (st.active.size() < 4 * std::size_t(st.config.max_subjects) + 64)
+    st.active.emplace(std::move(key), State::Active{a, a.time});
+  out.push_back(std::move(a));
+}
+
+void expire(State& st, std::int64_t now) {
+  for (auto it = st.active.begin(); it != st.active.end();) {
+    const auto& [action, last_true] = it->second;
+    bool over = action.until > 0 ? now >= action.until : now - last_true >= kRearm;
+    it = over ? st.active.erase(it) : std::next(it);
+  }
+}
+
+void learn_sample(detail::Slot& s, float messages, float distinct) {
+  if (s.samples == 0) {
+    s.messages = messages;
+    s.distinct = distinct;
+  } else {
+    s.messages = kAlpha * messages + (1 - kAlpha) * s.messages;
+    s.distinct = kAlpha * distinct + (1 - kAlpha) * s.distinct;
+  }
+  s.samples = std::min<std::uint32_t>(s.samples + 1, 1'000'000);
+}
+
+// Closes the hours before `hour`: the hour being learned gives its busiest
+// values (capped by the limit if a detector fired), silent hours give 0.
+void roll_hour(IdentityState& id, std::int64_t hour) {
+  if (id.hour == kNone) id.hour = hour;
+  if (hour <= id.hour) return;
+  float m = id.cap_messages >= 0 ? std::min(id.peak_messages, id.cap_messages) : id.peak_messages;
+  float d = id.cap_distinct >= 0 ? std::min(id.peak_distinct, id.cap_distinct) : id.peak_distinct;
+  learn_sample(id.baseline[static_cast<std::size_t>(id.hour % 24)], m, d);
+  std::int64_t silent = std::min(hour - id.hour - 1, kMaxBackfillHours);
+  for (std::int64_t h = hour - silent; h < hour; ++h)
+    learn_sample(id.baseline[static_cast<std::size_t>(h % 24)], 0, 0);
+  id.hour = hour;
+  id.peak_messages = id.peak_distinct = 0;
+  id.cap_messages = id.cap_distinct = -1;
+}
+
+struct Limit {
+  double value;
+  std::string why;
+};
+
+// max(floor, factor x learned) but at most hard; learned is the largest of
+// this hour of day and its neighbours (mail an hour late is still usual).
+Limit limit_for(const IdentityState& id, std::int64_t now, float detail::Slot::*field,
+                std::uint32_t floor, double factor, std::uint32_t hard) {
+  auto h = static_cast<std::size_t>((now / 3600) % 24);
+  float learned = 0;
+  for (std::size_t k : {(h + 23) % 24, h, (h + 1) % 24})
+    if (id.baseline[k].samples > 0) learned = std::max(learned, id.baseline[k].*field);
+  double scaled = factor * learned;
+  if (hard < floor || (hard < scaled)) return {double(hard), fmt::format("hard limit {}", hard)};
+  if (scaled > floor) return {scaled, fmt::format("{} x usual {:.1f}", factor, learned)};
+  return {double(floor), fmt::format("floor {}", floor)};
+}
+
+class Engine {
+ public:
+  Engine(State& st, std::vector<Action>& out, std::int64_t now) : st_(st), out_(out), now_(now) {}
+
+  IdentityState& identity(const std::string& name) {
+    bool created = false;
+    auto& id = st_.identities.touch(name, created, [&](const IdentityState& gone) {
+      st_.tracked_recipients -= std::min(st_.tracked_recipients, gone.recipients.size());
+    });
+    if (created) id.first_seen = now_;
+    roll_hour(id, now_ / 3600);
+    return id;
+  }
+
+  void submission(const Event& e) {
+    IdentityState& id = identity(e.identity);
+    rate(id, e.identity);
+    new_sender(id, e);
+    distinct(id, e);
+  }
+
+  void outcome(const Event& e) {
+    std::int64_t hour = now_ / 3600;
+    auto count = [&](Outcomes& o) {
+      auto& ring = e.kind == EventKind::delivered  ? o.delivered
+                   : e.kind == EventKind::deferred ? o.deferred
+                                                   : o.bounced;
+      o.advance(hour);
+      ring.add(hour, 1);
+    };
+    if (!e.identity.empty()) {
+      IdentityState& id = identity(e.identity);
+      count(id.outcomes);
+      ratios(id.outcomes, Scope::identity, e.identity, st_.config.bounces.identity_action);
+      distinct(id, e);
+    }
+    if (!e.upstream.empty()) {
+      bool created = false;
+      auto& up = st_.upstreams.touch(e.upstream, created, [](const auto&) {});
+      count(up.outcomes);
+      ratios(up.outcomes, Scope::upstream, e.upstream, st_.config.bounces.action);
+    }
+  }
+
+  void throttled(const Event& e) {
+    if (!st_.config.throttle.enabled) return;
+    bool quota = e.kind == EventKind::quota_exceeded;
+    std::string subject = e.upstream.empty() ? "(unknown)" : e.upstream;
+    fire(st_, out_,
+         {quota ? "quota" : "throttle", st_.config.throttle.action, Scope::upstream, subject,
+          quota ? Severity::critical : Severity::warning,
+          fmt::format("upstream {}: {}: {}", printable(subject),
+                      quota ? "daily sending quota used up" : "sending rate throttled",
+                      printable(e.rule)),
+          now_, 0});
+  }
+
+  void auth_failed(const Event& e) {
+    const auto& c = st_.config.auth;
+    if (!c.enabled || e.remote.empty() || e.remote == "unix socket") return;
+    bool created = false;
+    auto& r = st_.remotes.touch(e.remote, created, [](const auto&) {});
+    r.failures.push_back(now_);
+    while (!r.failures.empty() &&
+           (r.failures.size() > c.max_failures || r.failures.front() <= now_ - c.window_seconds))
+      r.failures.pop_front();
+    if (r.failures.size() < c.max_failures) return;
+    r.failures.clear();
+    bool block = c.action == Act::block;
+    fire(st_, out_,
+         {"auth", c.action, Scope::remote, e.remote, Severity::warning,
+          fmt::format("{}: {} failed AUTH attempts within {} s{}", printable(e.remote),
+                      c.max_failures, c.window_seconds,
+                      block ? fmt::format("; blocked for {} s", c.block_seconds) : ""),
+          now_, block ? now_ + c.block_seconds : 0});
+  }
+
+ private:
+  void rate(IdentityState& id, const std::string& name) {
+    std::int64_t minute = now_ / 60;
+    id.messages.add(minute, 1);
+    // Sliding minute: this minute plus the part of the previous one still
+    // inside the last 60 seconds.
+    double count =
+        id.messages.at(minute) + id.messages.at(minute - 1) * double(60 - now_ % 60) / 60.0;
+    id.peak_messages = std::max(id.peak_messages, float(count));
+    const auto& c = st_.config.rate;
+    if (!c.enabled) return;
+    Limit lim = limit_for(id, now_, &detail::Slot::messages, c.floor_per_minute, c.factor,
+                          c.hard_per_minute);
+    if (count <= lim.value) return;
+    id.cap_messages =
+        id.cap_messages < 0 ? float(lim.value) : std::min(id.cap_messages, float(lim.value));
+    fire(st_, out_,
+         {"rate", c.action, Scope::identity, name, Severity::warning,
+          fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
+                      printable(name), count, lim.value, lim.why),
+          now_, 0});
+  }
+
+  void new_sender(IdentityState& id, const Event& e) {
+    if (e.sender.empty() || e.sender == "<>" || e.sender.size() > kMaxSenderLength) return;
+    std::string s = lower(e.sender);
+    auto it = std::find(id.senders.begin(), id.senders.end(), s);
+    if (it != id.senders.end()) {
+      std::rotate(it, it + 1, id.senders.end());  // most recent last
+      return;
+    }
+    const auto& c = st_.config.new_sender;
+    if (c.enabled && now_ - id.first_seen >= std::int64_t(c.learning_seconds))
+      fire(st_, out_,
+           {"new_sender", c.action, Scope::identity, e.identity, Severity::warning,
+            fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
+                        printable(s)),
+            now_, 0});
+    if (id.senders.size() >= kMaxSenders) id.senders.erase(id.senders.begin());
+    id.senders.push_back(std::move(s));
+  }
+
+  void distinct(IdentityState& id, const Event& e) {
+    if (e.recipients.empty()) return;
+    std::int64_t minute = std::max(now_ / 60, id.distinct.head == kNone ? 0 : id.distinct.head);
+    if (id.distinct.head != kNone && minute > id.distinct.head) {
+      for (auto it = id.recipients.begin(); it != id.recipients.end();) {
+        if (it->second <= minute - kDistinctMinutes) {
+          it = id.recipients.erase(it);
+          --st_.tracked_recipients;
+        } else {
+          ++it;
+        }
+      }
+    }
+    id.distinct.advance(minute);
+    for (const auto& r : e.recipients) {
+      std::uint64_t h = fnv1a(r);
+      auto it = id.recipients.find(h);
+      if (it != id.recipients.end()) {
+        it->second = minute;
+        continue;
+      }
+      if (id.recipients.size() < kMaxRecipients && st_.tracked_recipients < kMaxRecipientsTotal) {
+        id.recipients.emplace(h, minute);
+        ++st_.tracked_recipients;
+      }
+      id.distinct.add(minute, 1);  // new (or not tracked: counted as new)
+    }
+    double count = double(id.distinct.sum());
+    id.peak_distinct = std::max(id.peak_distinct, float(count));
+    const auto& c = st_.config.recipients;
+    if (!c.enabled) return;
+    Limit lim =
+        limit_for(id, now_, &detail::Slot::distinct, c.floor_per_10min, c.factor, c.hard_per_10min);
+    if (count <= lim.value) return;
+    id.cap_distinct =
+        id.cap_distinct < 0 ? float(lim.value) : std::min(id.cap_distinct, float(lim.value));
+    fire(st_, out_,
+         {"recipients", c.action, Scope::identity, e.identity, Severity::warning,
+          fmt::format("identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
+                      printable(e.identity), count, lim.value, lim.why),
+          now_, 0});
+  }
+
+  void ratios(const Outcomes& o, Scope scope, const std::string& subject, Act high_action) {
+    const auto& c = st_.config.bounces;
+    if (!c.enabled) return;
+    double delivered = double(o.delivered.sum()), bounced = double(o.bounced.sum());
+    double deferred = double(o.deferred.sum());
+    std::string who = fmt::format("{} {}", to_string(scope), printable(subject));
+    double final_count = delivered + bounced;
+    if (final_count >= c.min_volume && final_count > 0) {
+      double ratio = bounced / final_count;
+      if (ratio >= c.pause_ratio)
+        fire(st_, out_,
+             {"bounces_high", high_action, scope, subject, Severity::critical,
+              fmt::format("{}: {:.1f}% of {:.0f} recipients bounced in 24 h (limit {:.1f}%; SES "
+                          "reviews accounts at 5%)",
+                          who, 100 * ratio, final_count, 100 * c.pause_ratio),
+              now_, 0});
+      else if (ratio >= c.alert_ratio)
+        fire(st_, out_,
+             {"bounces", Act::alert, scope, subject, Severity::warning,
+              fmt::format("{}: {:.1f}% of {:.0f} recipients bounced in 24 h (alert at {:.1f}%)",
+                          who, 100 * ratio, final_count, 100 * c.alert_ratio),
+              now_, 0});
+    }
+    double attempts = final_count + deferred;
+    if (attempts >= c.min_volume && attempts > 0 && deferred / attempts >= c.deferral_alert_ratio)
+      fire(st_, out_,
+           {"deferrals", Act::alert, scope, subject, Severity::warning,
+            fmt::format("{}: {:.1f}% of {:.0f} delivery attempts deferred in 24 h (alert at "
+                        "{:.1f}%)",
+                        who, 100 * deferred / attempts, attempts, 100 * c.deferral_alert_ratio),
+            now_, 0});
+  }
+
+  State& st_;
+  std::vector<Action>& out_;
+  std::int64_t now_;
+};
+
+}  // namespace
+
+Detectors::Detectors(config::Detect config) : state_(std::make_unique<State>(std::move(config))) {}
+Detectors::Detectors(Detectors&&) noexcept = default;
+Detectors& Detectors::operator=(Detectors&&) noexcept = default;
+Detectors::~Detectors() = default;
+
+std::vector<Action> Detectors::observe(const Event& event) {
+  std::vector<Action> out;
+  State& st = *state_;
+  std::int64_t now = clamp_time(event.time);
+  st.now = std::max(st.now, now);
+  if (st.now / 60 != st.last_expiry_minute) {
+    st.last_expiry_minute = st.now / 60;
+    expire(st, st.now);
+  }
+  Engine engine(st, out, now);
+  switch (event.kind) {
+    case EventKind::received:
+    case EventKind::held:
+      if (!event.identity.empty()) engine.submission(event);
+      break;
+    case EventKind::delivered:
+    case EventKind::deferred:
+    case EventKind::bounced:
+      engine.outcome(event);
+      break;
+    case EventKind::auth_failed:
+      engine.auth_failed(event);
+      break;
+    case EventKind::throttled:
+    case EventKind::quota_exceeded:
+      engine.throttled(event);
+      break;
+    case EventKind::refused:
+      break;
+  }
+  return out;
+}
+
+std::vector<Action> Detectors::tick(std::int64_t now) {
+  State& st = *state_;
+  st.now = std::max(st.now, clamp_time(now));
+  st.last_expiry_minute = st.now / 60;
+  expire(st, st.now);
+  return {};
+}
+
+std::vector<Action> Detectors::active() const {
+  std::vector<Action> out;
+  out.reserve(state_->active.size());
+  for (const auto& [key, a] : state_->active) out.push_back(a.action);
+  return out;
+}
+
+std::size_t Detectors::tracked() const {
+  return state_->identities.size() + state_->upstreams.size() + state_->remotes.size();
+}
+
+}  // namespace sg::monitor

@@ -1,0 +1,87 @@
+// Observation -> monitor::Event (see exim_log_detect.hpp).
+#include "monitor/exim_log_detect.hpp"
+
+namespace sg::monitor::exim {
+namespace {
+
+using What = Observation::What;
+
+// Up to this many recipient addresses of one message are handed to the
+// recipients detector (the count is always exact).
+constexpr std::size_t kMaxListed = 1000;
+
+void split_into(std::string_view list, std::vector<std::string>& out) {
+  std::size_t n = 0, pos = 0;
+  while (pos < list.size() && n < kMaxListed) {
+    auto end = list.find(' ', pos);
+    if (end == std::string_view::npos) end = list.size();
+    if (end > pos) {
+      if (n < out.size()) {
+        out[n].assign(list.substr(pos, end - pos));
+      } else {
+        out.emplace_back(list.substr(pos, end - pos));
+      }
+      ++n;
+    }
+    pos = end + 1;
+  }
+  out.resize(n);
+}
+
+}  // namespace
+
+void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
+  const bool from_ip = o.identity.starts_with("ip:");
+  // A client address is judged by what it submits and its AUTH failures;
+  // delivery outcomes count for the sender's identity only (they are most
+  // of a log, and most of an address's are inbound mail to local users).
+  if (from_ip && o.what != What::message && o.what != What::auth_failure) return;
+  Event& e = event_;
+  switch (o.what) {
+    case What::message:
+      e.kind = EventKind::received;
+      break;
+    case What::delivery:
+      e.kind = EventKind::delivered;
+      break;
+    case What::deferral:
+      e.kind = EventKind::deferred;
+      break;
+    case What::bounce:
+      e.kind = EventKind::bounced;
+      break;
+    case What::auth_failure:
+      // Reported once per failure: by the client address when known.
+      if (!from_ip && !o.source.empty()) return;
+      e.kind = EventKind::auth_failed;
+      break;
+  }
+  e.time = o.time;
+  if (o.what == What::auth_failure) {
+    e.identity.clear();  // a name someone tried is not an identity that sent
+    e.sender.assign(o.sender);
+    e.recipients.clear();
+  } else {
+    e.identity.assign(o.identity);
+    e.sender.assign(o.sender);
+    // An outcome's recipient was counted with its arrival when the arrival
+    // listed recipients (o.recipients == 0 then); only otherwise is it news.
+    const bool listed = o.what != What::message && o.recipients == 0;
+    split_into(listed ? std::string_view() : o.recipient_list, e.recipients);
+  }
+  e.recipient_count = std::max<std::uint32_t>(o.recipients, e.recipients.size());
+  if (o.what != What::message && o.what != What::auth_failure) e.recipient_count = 1;
+  e.remote.assign(o.source);
+  e.upstream.clear();
+  e.rule.clear();
+  ++events_;
+  if (o.time > clock_) {
+    if (clock_ != 0) {
+      for (auto& a : detectors_.tick(o.time)) out.push_back(std::move(a));
+    }
+    clock_ = o.time;
+  }
+  for (auto& a : detectors_.observe(e)) out.push_back(std::move(a));
+}
+
+}  // namespace sg::monitor::exim
