@@ -359,6 +359,9 @@ class Smtpguard:
             f.write('[relay]\nlisten = ["127.0.0.1:%d"]\nstate_dir = "%s"\n' % (self.port, self.state))
             if SPOOL_SYNC:
                 f.write('spool_sync = "%s"\n' % SPOOL_SYNC)
+            # A load generator is not an incident: the detectors only alert here.
+            f.write('[monitor]\nlisten = ""\n[detect.rate]\naction = "alert"\n'
+                    '[detect.recipients]\naction = "alert"\n')
             f.write("\n" + upstream)
         if vault_secret:
             user, password = vault_secret

@@ -153,6 +153,8 @@ listen = ["127.0.0.1:${PORT[smtpguard]}"]
 state_dir = "$WORK/sg/state"
 EOF
   [[ -z ${SPOOL_SYNC:-} ]] || echo "spool_sync = \"$SPOOL_SYNC\"" >>"$conf"
+  # A load generator is not an incident: the detectors only alert here.
+  printf '[monitor]\nlisten = ""\n[detect.rate]\naction = "alert"\n[detect.recipients]\naction = "alert"\n' >>"$conf"
   "$sg" --config "$conf" client add bench --ip 127.0.0.1/32 --allowed-sender '*@bench.example' \
     --max-recipients 100 >"$WORK/sg/client-add.log" 2>&1 ||
     die "client add failed: $(cat "$WORK/sg/client-add.log")"

@@ -23,6 +23,13 @@ EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT = 0, 64, 65, 66
 EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 69, 75, 77, 78
 
 
+# Load and crash tests send far faster than a new identity normally does; the
+# default detectors would hold that mail (test_incident tests them). Here
+# they only alert, and the metrics listener stays off.
+LOAD_TEST_MONITOR = ('[monitor]\nlisten = ""\n[detect.rate]\naction = "alert"\n'
+                     '[detect.recipients]\naction = "alert"\n')
+
+
 def wait_for(predicate, seconds=20, step=0.1):
     """Polls `predicate` until it is true (True) or `seconds` pass (False)."""
     deadline = time.time() + seconds

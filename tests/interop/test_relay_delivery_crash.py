@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import AuthServer, Relay, SmtpguardTestCase, TestCA
+from harness import LOAD_TEST_MONITOR, AuthServer, Relay, SmtpguardTestCase, TestCA
 
 USER = "AKIAIOSFODNN7EXAMPLE"
 UPSTREAM_PW = "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
@@ -69,7 +69,8 @@ class RelayDeliveryCrashTest(SmtpguardTestCase):
         server = AuthServer(self.tmp, cert, key, USER, UPSTREAM_PW)
         self.peers.append(server)
         # max_connections = 1: at most one message in flight, so one kill, one duplicate at most.
-        relay = Relay(self.tmp, '[delivery]\nfirst_retry = "1s"\nmax_retry_interval = "2s"\n'
+        relay = Relay(self.tmp, LOAD_TEST_MONITOR +
+                      '[delivery]\nfirst_retry = "1s"\nmax_retry_interval = "2s"\n'
                       '[upstream.test]\nhost = "localhost"\nport = %d\ntls = "starttls"\n'
                       'ca_file = "%s"\ncredential = "ses"\ntimeout_seconds = 10\n'
                       'max_connections = 1\nidle_timeout_seconds = 5\n' % (server.port, ca.cert))

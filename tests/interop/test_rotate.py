@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import (APP_PW, EX_NOINPUT, EX_NOPERM, UPSTREAM_PW, UPSTREAM_USER, AuthServer,
-                     Relay, SmtpguardTestCase, wait_for)
+                     LOAD_TEST_MONITOR, Relay, SmtpguardTestCase, wait_for)
 
 OLD_USER = UPSTREAM_USER
 NEW_KEY_ID = "AKIAI44QH8DHBEXAMPLE"  # AWS documentation example
@@ -59,7 +59,7 @@ class RotateTest(SmtpguardTestCase):
         return s
 
     def make_relay(self, name, port):
-        relay = Relay(self.tmp,
+        relay = Relay(self.tmp, LOAD_TEST_MONITOR +
                       '[upstream.test]\nhost = "localhost"\nport = %d\ntls = "starttls"\n'
                       'ca_file = "%s"\ncredential = "ses"\ntimeout_seconds = 10\n'
                       'max_connections = 2\nmax_messages_per_connection = 100\n'
