@@ -61,16 +61,20 @@ std::int64_t clamp_time(std::int64_t t) {
 
 // Records an action unless the same (detector, scope, subject) is active, in
 // which case only refreshes it. Returns whether it fired.
-void fire(State& st, std::vector<Action>& out, Action a) {
+// The message is made only when the action fires: while a condition holds
+// every event re-checks it, and formatting each time was most of the cost
+// of replaying a large Exim log.
+template <class MakeMessage>
+void fire(State& st, std::vector<Action>& out, Action a, MakeMessage&& make_message) {
   a.subject = printable(a.subject);
-  a.message = printable(a.message, 300);
-  if (a.severity == Severity::warning && a.action != Act::alert) a.severity = Severity::critical;
   std::string key = a.detector + '\n' + std::string(to_string(a.scope)) + '\n' + a.subject;
   auto it = st.active.find(key);
   if (it != st.active.end()) {
     it->second.last_true = std::max(it->second.last_true, a.time);
     return;
   }
+  a.message = printable(make_message(), 300);
+  if (a.severity == Severity::warning && a.action != Act::alert) a.severity = Severity::critical;
   // Bounded like everything else; past the bound an action is still
   // reported, only not deduplicated.
   if (st.active.size() < 4 * std::size_t(st.config.max_subjects) + 64)
@@ -181,12 +185,19 @@ class Engine {
     bool quota = e.kind == EventKind::quota_exceeded;
     std::string subject = e.upstream.empty() ? "(unknown)" : e.upstream;
     fire(st_, out_,
-         {quota ? "quota" : "throttle", st_.config.throttle.action, Scope::upstream, subject,
+         {quota ? "quota" : "throttle",
+          st_.config.throttle.action,
+          Scope::upstream,
+          subject,
           quota ? Severity::critical : Severity::warning,
-          fmt::format("upstream {}: {}: {}", printable(subject),
-                      quota ? "daily sending quota used up" : "sending rate throttled",
-                      printable(e.rule)),
-          now_, 0});
+          {},
+          now_,
+          0},
+         [&] {
+           return fmt::format("upstream {}: {}: {}", printable(subject),
+                              quota ? "daily sending quota used up" : "sending rate throttled",
+                              printable(e.rule));
+         });
   }
 
   void auth_failed(const Event& e) {
@@ -202,11 +213,19 @@ class Engine {
     r.failures.clear();
     bool block = c.action == Act::block;
     fire(st_, out_,
-         {"auth", c.action, Scope::remote, e.remote, Severity::warning,
-          fmt::format("{}: {} failed AUTH attempts within {} s{}", printable(e.remote),
-                      c.max_failures, c.window_seconds,
-                      block ? fmt::format("; blocked for {} s", c.block_seconds) : ""),
-          now_, block ? now_ + c.block_seconds : 0});
+         {"auth",
+          c.action,
+          Scope::remote,
+          e.remote,
+          Severity::warning,
+          {},
+          now_,
+          block ? now_ + c.block_seconds : 0},
+         [&] {
+           return fmt::format("{}: {} failed AUTH attempts within {} s{}", printable(e.remote),
+                              c.max_failures, c.window_seconds,
+                              block ? fmt::format("; blocked for {} s", c.block_seconds) : "");
+         });
   }
 
  private:
@@ -225,11 +244,10 @@ class Engine {
     if (count <= lim.value) return;
     id.cap_messages =
         id.cap_messages < 0 ? float(lim.value) : std::min(id.cap_messages, float(lim.value));
-    fire(st_, out_,
-         {"rate", c.action, Scope::identity, name, Severity::warning,
-          fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
-                      printable(name), count, lim.value, lim.why),
-          now_, 0});
+    fire(st_, out_, {"rate", c.action, Scope::identity, name, Severity::warning, {}, now_, 0}, [&] {
+      return fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
+                         printable(name), count, lim.value, lim.why);
+    });
   }
 
   void new_sender(IdentityState& id, const Event& e) {
@@ -243,10 +261,11 @@ class Engine {
     const auto& c = st_.config.new_sender;
     if (c.enabled && now_ - id.first_seen >= std::int64_t(c.learning_seconds))
       fire(st_, out_,
-           {"new_sender", c.action, Scope::identity, e.identity, Severity::warning,
-            fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
-                        printable(s)),
-            now_, 0});
+           {"new_sender", c.action, Scope::identity, e.identity, Severity::warning, {}, now_, 0},
+           [&] {
+             return fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
+                                printable(s));
+           });
     if (id.senders.size() >= kMaxSenders) id.senders.erase(id.senders.begin());
     id.senders.push_back(std::move(s));
   }
@@ -288,10 +307,12 @@ class Engine {
     id.cap_distinct =
         id.cap_distinct < 0 ? float(lim.value) : std::min(id.cap_distinct, float(lim.value));
     fire(st_, out_,
-         {"recipients", c.action, Scope::identity, e.identity, Severity::warning,
-          fmt::format("identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
-                      printable(e.identity), count, lim.value, lim.why),
-          now_, 0});
+         {"recipients", c.action, Scope::identity, e.identity, Severity::warning, {}, now_, 0},
+         [&] {
+           return fmt::format(
+               "identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
+               printable(e.identity), count, lim.value, lim.why);
+         });
   }
 
   void ratios(const Outcomes& o, Scope scope, const std::string& subject, Act high_action) {
@@ -299,32 +320,35 @@ class Engine {
     if (!c.enabled) return;
     double delivered = double(o.delivered.sum()), bounced = double(o.bounced.sum());
     double deferred = double(o.deferred.sum());
-    std::string who = fmt::format("{} {}", to_string(scope), printable(subject));
+    auto who = [&] { return fmt::format("{} {}", to_string(scope), printable(subject)); };
     double final_count = delivered + bounced;
     if (final_count >= c.min_volume && final_count > 0) {
       double ratio = bounced / final_count;
       if (ratio >= c.pause_ratio)
         fire(st_, out_,
-             {"bounces_high", high_action, scope, subject, Severity::critical,
-              fmt::format("{}: {:.1f}% of {:.0f} recipients bounced in 24 h (limit {:.1f}%; SES "
-                          "reviews accounts at 5%)",
-                          who, 100 * ratio, final_count, 100 * c.pause_ratio),
-              now_, 0});
+             {"bounces_high", high_action, scope, subject, Severity::critical, {}, now_, 0}, [&] {
+               return fmt::format(
+                   "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (limit {:.1f}%; SES "
+                   "reviews accounts at 5%)",
+                   who(), 100 * ratio, final_count, 100 * c.pause_ratio);
+             });
       else if (ratio >= c.alert_ratio)
-        fire(st_, out_,
-             {"bounces", Act::alert, scope, subject, Severity::warning,
-              fmt::format("{}: {:.1f}% of {:.0f} recipients bounced in 24 h (alert at {:.1f}%)",
-                          who, 100 * ratio, final_count, 100 * c.alert_ratio),
-              now_, 0});
+        fire(st_, out_, {"bounces", Act::alert, scope, subject, Severity::warning, {}, now_, 0},
+             [&] {
+               return fmt::format(
+                   "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (alert at {:.1f}%)", who(),
+                   100 * ratio, final_count, 100 * c.alert_ratio);
+             });
     }
     double attempts = final_count + deferred;
     if (attempts >= c.min_volume && attempts > 0 && deferred / attempts >= c.deferral_alert_ratio)
-      fire(st_, out_,
-           {"deferrals", Act::alert, scope, subject, Severity::warning,
-            fmt::format("{}: {:.1f}% of {:.0f} delivery attempts deferred in 24 h (alert at "
-                        "{:.1f}%)",
-                        who, 100 * deferred / attempts, attempts, 100 * c.deferral_alert_ratio),
-            now_, 0});
+      fire(st_, out_, {"deferrals", Act::alert, scope, subject, Severity::warning, {}, now_, 0},
+           [&] {
+             return fmt::format(
+                 "{}: {:.1f}% of {:.0f} delivery attempts deferred in 24 h (alert at "
+                 "{:.1f}%)",
+                 who(), 100 * deferred / attempts, attempts, 100 * c.deferral_alert_ratio);
+           });
   }
 
   State& st_;
