@@ -111,8 +111,7 @@ int pause_or_resume(const Globals& globals, bool pause) {
   // runs, checks it for every message; the deliverer reads it at start).
   auto sp = open_spool_shared(*cfg);
   if (!sp) return fail(sp.error());
-  if (auto r = relay::set_paused_marker((*sp)->directory(), pause, unix_now()); !r)
-    return fail(r.error());
+  if (auto r = spool::set_paused((*sp)->directory(), pause, unix_now()); !r) return fail(r.error());
   if (pause) {
     append_audit(*cfg, "paused", {{"by", "operator"}});
     std::cout << "delivery paused (no deliverer running; it stays paused when it starts)\n";

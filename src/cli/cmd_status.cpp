@@ -120,8 +120,7 @@ void add_status_command(CLI::App& app, Globals& globals) {
       } else {
         std::cout << "queue: unreadable (" << sp.error().message << ")\n";
       }
-      if (relay::paused_marker_exists(spool_dir))
-        std::cout << "delivery: PAUSED (smtpguard resume)\n";
+      if (spool::paused(spool_dir)) std::cout << "delivery: PAUSED (smtpguard resume)\n";
     } else {
       std::cout << "queue: empty (the relay has not run yet)\n";
     }

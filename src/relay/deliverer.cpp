@@ -82,7 +82,7 @@ Deliverer::Deliverer(asio::io_context& io, DelivererSetup& setup, spool::Spool& 
     for (std::uint32_t i = 0; i < main.config.max_connections; ++i)
       main.workers.push_back(std::make_unique<Worker>(io, main));
   }
-  paused_ = paused_marker_exists(spool_.directory());
+  paused_ = spool::paused(spool_.directory());
 }
 
 void Deliverer::start() {
@@ -117,7 +117,7 @@ void Deliverer::stop() {
 void Deliverer::tick() {
   if (stopping_) return;
   // The monitor pauses by creating the marker (it has no control socket).
-  if (bool marker = paused_marker_exists(spool_.directory()); marker != paused_) set_paused(marker);
+  if (bool marker = spool::paused(spool_.directory()); marker != paused_) set_paused(marker);
   if (++ticks_ % kRescanTicks == 0) rescan();
   kick();
   tick_timer_.expires_after(kTick);
@@ -466,10 +466,10 @@ void Deliverer::audit_changes(const Pool& pool, const spool::Envelope& env,
       pool.access.credential ? pool.access.credential->name : std::string();
   // Which secret of that entry: when it was sealed or last rotated.
   const std::int64_t credential_version =
-      pool.access.credential ? (pool.access.credential->rotated_at != 0
-                                    ? pool.access.credential->rotated_at
-                                    : pool.access.credential->created_at)
-                             : 0;
+      pool.access.credential
+          ? (pool.access.credential->rotated_at != 0 ? pool.access.credential->rotated_at
+                                                     : pool.access.credential->created_at)
+          : 0;
   for (std::size_t i : c.delivered) {
     nlohmann::json fields = {{"id", env.id},
                              {"identity", env.identity},

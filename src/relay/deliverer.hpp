@@ -44,30 +44,23 @@ struct UpstreamAccess {
 struct DelivererSetup {
   config::Config config;
   std::vector<UpstreamAccess> access;
-  int audit_fd = -1;    // its audit channel to the supervisor (AuditLog::adopt)
-  int ready_fd = -1;    // one byte when running
-  int notify_fd = -1;   // read end of the receiver's queue-id pipe (or -1)
-  int control_fd = -1;  // listening control socket (or -1)
+  int audit_fd = -1;      // its audit channel to the supervisor (AuditLog::adopt)
+  int ready_fd = -1;      // one byte when running
+  int notify_fd = -1;     // read end of the receiver's queue-id pipe (or -1)
+  int control_fd = -1;    // listening control socket (or -1)
   uid_t control_uid = 0;  // besides root, who may use the control socket
 };
 
-// Name of the file (in the spool directory) whose existence means "paused":
-// the receiver holds new mail and the deliverer sends nothing.
-inline constexpr const char* kPausedFile = "paused";
 // Hold rule given to mail accepted while paused; `resume` releases it.
 inline constexpr const char* kPausedRule = "paused";
 // Hold rule given to mail of an identity the monitor held (spool.hpp's
 // held-identities); `queue release --identity NAME` releases it.
 inline constexpr const char* kDetectorRule = "detector";
 
-// The kill switch's state on disk, shared by the deliverer's control
-// commands and the CLI when no relay runs. set_paused_marker creates or
-// removes SPOOL/paused (fsync'd, owned like the spool directory);
+// The kill switch's state is spool::set_paused/spool::paused, shared by the
+// deliverer's control commands, the monitor and the CLI when no relay runs.
 // release_paused_mail releases every held message whose rule is "paused"
 // and returns their ids.
-Result<void> set_paused_marker(const std::filesystem::path& spool_dir, bool paused,
-                               std::int64_t now);
-bool paused_marker_exists(const std::filesystem::path& spool_dir);
 std::vector<std::string> release_paused_mail(spool::Spool& spool);
 
 // Runs in the (already privilege-dropped) deliverer process, in the state

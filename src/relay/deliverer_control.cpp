@@ -115,7 +115,7 @@ nlohmann::json Deliverer::queue_command(const std::string& cmd, const std::strin
 
 nlohmann::json Deliverer::pause_command(bool pause) {
   std::int64_t now = unix_now();
-  if (auto r = set_paused_marker(spool_.directory(), pause, now); !r)
+  if (auto r = spool::set_paused(spool_.directory(), pause, now); !r)
     return fail(r.error().message);
   bool was = paused_;
   if (pause) {
@@ -149,15 +149,6 @@ void Deliverer::set_paused(bool paused) {
 }  // namespace sg::relay::detail
 
 namespace sg::relay {
-
-Result<void> set_paused_marker(const std::filesystem::path& spool_dir, bool paused,
-                               std::int64_t now) {
-  return spool::set_paused(spool_dir, paused, now);
-}
-
-bool paused_marker_exists(const std::filesystem::path& spool_dir) {
-  return spool::paused(spool_dir);
-}
 
 std::vector<std::string> release_paused_mail(spool::Spool& spool) {
   std::vector<std::string> released;

@@ -1,7 +1,5 @@
 #include "relay/receiver.hpp"
 
-#include "relay/deliverer.hpp"
-
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +15,7 @@
 
 #include "base/file.hpp"
 #include "base/text.hpp"
+#include "relay/deliverer.hpp"
 
 namespace sg::relay {
 namespace {
@@ -105,7 +104,7 @@ void save_counters(ReceiverContext& ctx) {
 }  // namespace
 
 bool ReceiverContext::paused() const {
-  return ::access((std::string("spool/") + kPausedFile).c_str(), F_OK) == 0;
+  return spool::paused("spool");
 }
 
 void ReceiverContext::notify_deliverer(const std::string& id) const {

@@ -13,6 +13,7 @@
 #include <future>
 
 #include "spool/internal.hpp"
+#include "spool/parallel_sync.hpp"
 #include "spool/spool.hpp"
 
 namespace sg::spool {
@@ -100,6 +101,8 @@ std::size_t Spool::max_batch() const {
 }
 
 void Spool::run_committer() {
+  // Threads only where they help: with syncfs one call covers the batch.
+  ParallelSync syncer(options_.sync_mode == SyncMode::fdatasync_each ? options_.sync_threads : 0);
   std::vector<Pending> batch;
   batch.reserve(max_batch());  // never reallocates: items point into it
   for (;;) {
@@ -109,14 +112,14 @@ void Spool::run_committer() {
       if (pending_.empty()) return;  // stopping, and everything is flushed
       take_pending(batch);
     }
-    commit_batch(batch);
+    commit_batch(batch, syncer);
     batch.clear();
     std::lock_guard lock(mutex_);
     ++batches_;
   }
 }
 
-void Spool::commit_batch(std::vector<Pending>& batch) {
+void Spool::commit_batch(std::vector<Pending>& batch, ParallelSync& syncer) {
   std::vector<Item> items;
   items.reserve(batch.capacity());
   const bool each = options_.sync_mode == SyncMode::fdatasync_each;
@@ -146,12 +149,17 @@ void Spool::commit_batch(std::vector<Pending>& batch) {
   }
 
   if (each) {
-    for (Item& it : items) {
+    std::vector<int> fds(items.size(), -1), errs(items.size(), 0);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      Item& it = items[i];
       if (!it.ok()) continue;
-      int e = inject(FaultPoint::sync, it.id());
-      if (e == 0 && ::fdatasync(it.fd) != 0) e = errno;
-      it.fail("fdatasync", e);
+      if (int e = inject(FaultPoint::sync, it.id()); e != 0)
+        it.fail("fdatasync", e);
+      else
+        fds[i] = it.fd;
     }
+    syncer.fdatasync_all(fds, errs);
+    for (std::size_t i = 0; i < items.size(); ++i) items[i].fail("fdatasync", errs[i]);
   } else if (any_written) {
     int e = inject(FaultPoint::sync, "");
     if (e == 0 && ::syncfs(tmp_fd_) != 0) e = errno;

@@ -15,6 +15,7 @@ namespace {
 
 constexpr const char* kHeldDir = "held-identities";
 constexpr const char* kBlockedDir = "blocked";
+constexpr const char* kPausedName = "paused";
 
 bool valid_identity(std::string_view name) {
   if (name.empty() || name.size() > 64 || name[0] == '.') return false;
@@ -50,8 +51,12 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
-Result<void> write_marker(const std::filesystem::path& dir, std::string_view name,
-                          std::int64_t until, std::string_view reason) {
+// SPOOL/[SUBDIR/]NAME holding "UNTIL REASON\n", written whole (tmp + fsync +
+// rename). Root (the CLI) leaves it to the spool directory's owner, like the
+// spool, so the unprivileged workers can remove it.
+Result<void> write_marker(const std::filesystem::path& spool_dir, std::string_view subdir,
+                          std::string_view name, std::int64_t until, std::string_view reason) {
+  auto dir = subdir.empty() ? spool_dir : spool_dir / std::string(subdir);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return make_error(Errc::io, "cannot create " + dir.string() + ": " + std::strerror(errno));
   auto tmp = dir / ("." + std::string(name) + ".tmp");
@@ -61,10 +66,11 @@ Result<void> write_marker(const std::filesystem::path& dir, std::string_view nam
     return make_error(Errc::io, "cannot create " + tmp.string() + ": " + std::strerror(errno));
   std::string line = std::to_string(until) + " " + one_line(reason) + "\n";
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  // Root (the CLI) leaves it to the spool directory's owner, like the spool.
   struct stat owner {};
-  if (::stat(dir.parent_path().c_str(), &owner) == 0)
+  if (::stat(spool_dir.c_str(), &owner) == 0) {
     (void)!::fchown(fd, owner.st_uid, owner.st_gid);
+    if (!subdir.empty()) (void)!::chown(dir.c_str(), owner.st_uid, owner.st_gid);
+  }
   ok = ::fsync(fd) == 0 && ok;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -116,33 +122,19 @@ std::vector<Response> list_markers(const std::filesystem::path& dir) {
 }  // namespace
 
 Result<void> set_paused(const std::filesystem::path& spool_dir, bool paused, std::int64_t now) {
-  auto marker = spool_dir / "paused";
-  if (!paused) return remove_marker(marker);
-  int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return make_error(Errc::io, "cannot create " + marker.string() + ": " + std::strerror(errno));
-  std::string when = std::to_string(now) + "\n";
-  bool written = ::write(fd, when.data(), when.size()) == static_cast<ssize_t>(when.size()) &&
-                 ::fsync(fd) == 0;
-  int e = errno;
-  // Root (the CLI without a running relay) leaves it to the spool's owner.
-  struct stat dir {};
-  if (::stat(spool_dir.c_str(), &dir) == 0) (void)!::fchown(fd, dir.st_uid, dir.st_gid);
-  ::close(fd);
-  if (!written)
-    return make_error(Errc::io, "cannot write " + marker.string() + ": " + std::strerror(e));
-  return {};
+  if (!paused) return remove_marker(spool_dir / kPausedName);
+  return write_marker(spool_dir, "", kPausedName, 0, "since " + std::to_string(now));
 }
 
 bool paused(const std::filesystem::path& spool_dir) {
-  return ::access((spool_dir / "paused").c_str(), F_OK) == 0;
+  return ::access((spool_dir / kPausedName).c_str(), F_OK) == 0;
 }
 
 Result<void> set_identity_hold(const std::filesystem::path& spool_dir, std::string_view identity,
                                std::string_view reason) {
   if (!valid_identity(identity))
     return make_error(Errc::invalid_input, "not an identity name: " + one_line(identity));
-  return write_marker(spool_dir / kHeldDir, identity, 0, reason);
+  return write_marker(spool_dir, kHeldDir, identity, 0, reason);
 }
 
 Result<void> clear_identity_hold(const std::filesystem::path& spool_dir,
@@ -165,7 +157,7 @@ Result<void> set_block(const std::filesystem::path& spool_dir, std::string_view 
                        std::int64_t until, std::string_view reason) {
   if (!valid_address(address))
     return make_error(Errc::invalid_input, "not an address: " + one_line(address));
-  return write_marker(spool_dir / kBlockedDir, address, until, reason);
+  return write_marker(spool_dir, kBlockedDir, address, until, reason);
 }
 
 Result<void> clear_block(const std::filesystem::path& spool_dir, std::string_view address) {

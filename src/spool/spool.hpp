@@ -112,7 +112,10 @@ enum class FaultPoint { write, sync, rename, dir_sync };
 
 struct Options {
   SyncMode sync_mode = SyncMode::fdatasync_each;
-  std::size_t max_batch = 128;               // files (and fds) per group commit
+  std::size_t max_batch = 128;  // files (and fds) per group commit
+  // fdatasync_each: threads that sync a batch's files at once, so the
+  // device flushes of one batch merge (see parallel_sync.hpp).
+  std::size_t sync_threads = 15;
   std::uint64_t max_file_size = 1ull << 30;  // load() refuses larger files
   // Owner mode: take the spool's owner lock (one receiver at a time; a second
   // open fails with Errc::conflict), remove tmp/ leftovers and check every
@@ -153,6 +156,8 @@ Result<void> clear_block(const std::filesystem::path& spool_dir, std::string_vie
 // True while a block for `address` exists and has not expired at `now`.
 bool blocked(const std::filesystem::path& spool_dir, std::string_view address, std::int64_t now);
 std::vector<Response> blocks(const std::filesystem::path& spool_dir);
+
+class ParallelSync;
 
 class Spool {
  public:
@@ -217,7 +222,7 @@ class Spool {
   void run_committer();
   void take_pending(std::vector<Pending>& batch);  // mutex_ held
   std::size_t max_batch() const;
-  void commit_batch(std::vector<Pending>& batch);
+  void commit_batch(std::vector<Pending>& batch, ParallelSync& syncer);
   std::string next_id();
   Result<std::filesystem::path> locate(std::string_view id, bool* held) const;
   Result<void> move(std::string_view id, bool to_hold);
