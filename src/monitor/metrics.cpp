@@ -1,6 +1,9 @@
 // GET /metrics: the Prometheus text exposition format 0.0.4. Pure.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
+
 #include "monitor/monitor.hpp"
 
 namespace sg::monitor {
@@ -29,7 +32,10 @@ class Writer {
       }
       out_ += '}';
     }
-    fmt::format_to(std::back_inserter(out_), " {}\n", value);
+    if (std::isinf(value))  // the exposition format spells it +Inf / -Inf
+      out_ += value > 0 ? " +Inf\n" : " -Inf\n";
+    else
+      fmt::format_to(std::back_inserter(out_), " {}\n", value);
   }
   std::string take() { return std::move(out_); }
 
@@ -126,6 +132,54 @@ std::string render_metrics(const Snapshot& s) {
            "The upstream's configured sending quota in messages per second (0: no limit).");
   for (const auto& u : s.upstreams)
     w.sample("upstream_max_send_rate", {{"upstream", u.name}}, u.max_send_rate);
+  // From the deliverer's status file; only upstreams of the configuration
+  // (the file is untrusted), and nothing when it is missing or stale.
+  w.family("deliverer_status_age_seconds", "gauge",
+           "Seconds since the deliverer wrote its status file (+Inf: no file); over 30 its "
+           "upstream session gauges are not shown.");
+  w.sample("deliverer_status_age_seconds", {},
+           s.deliverer.exists ? static_cast<double>(s.deliverer.age)
+                              : std::numeric_limits<double>::infinity());
+  std::vector<std::pair<const UpstreamInfo*, const UpstreamSessions*>> live;
+  if (s.deliverer.valid)
+    for (const auto& u : s.upstreams)
+      for (const auto& d : s.deliverer.upstreams)
+        if (d.name == u.name) {
+          live.emplace_back(&u, &d);
+          break;
+        }
+  w.family("upstream_sessions", "gauge",
+           "Upstream SMTP sessions of the deliverer (open: connected; busy: in a transaction).");
+  for (const auto& [u, d] : live) {
+    w.sample("upstream_sessions", {{"upstream", u->name}, {"state", "open"}},
+             static_cast<double>(d->open));
+    w.sample("upstream_sessions", {{"upstream", u->name}, {"state", "busy"}},
+             static_cast<double>(d->busy));
+  }
+  w.family("upstream_max_sessions", "gauge",
+           "Sessions the deliverer may open to the upstream (max_connections; 0: it carries no "
+           "mail).");
+  for (const auto& [u, d] : live)
+    w.sample("upstream_max_sessions", {{"upstream", u->name}}, static_cast<double>(d->max));
+  w.family("upstream_send_rate_limit", "gauge",
+           "The deliverer's sending rate limit now in recipients per second: max_send_rate, "
+           "lowered for a while after throttling replies (0: no limit).");
+  for (const auto& [u, d] : live)
+    w.sample("upstream_send_rate_limit", {{"upstream", u->name}}, d->send_rate_limit);
+  w.family("upstream_last_error_timestamp_seconds", "gauge",
+           "Unix time of the upstream's last error (connection, TLS, AUTH or a 4xx/5xx reply; "
+           "0: none since the deliverer started).");
+  for (const auto& [u, d] : live)
+    w.sample("upstream_last_error_timestamp_seconds", {{"upstream", u->name}},
+             static_cast<double>(d->last_error_at));
+  w.family("upstream_credential_version_timestamp_seconds", "gauge",
+           "When the credential the deliverer uses was sealed or last rotated (unix time); "
+           "older than the vault's after a rotation until the deliverer restarts.");
+  for (const auto& [u, d] : live)
+    if (!d->credential.empty())
+      w.sample("upstream_credential_version_timestamp_seconds",
+               {{"upstream", u->name}, {"credential", d->credential}},
+               static_cast<double>(d->credential_version));
   w.family("credential_age_days", "gauge",
            "Days since the vault credential was sealed or last rotated.");
   for (const auto& c : s.credentials)

@@ -196,6 +196,80 @@ struct ActiveAction {
   std::int64_t since = 0;
 };
 
+// The deliverer's status file (deliverer_status_parse.cpp, monitor_files.cpp; relay/
+// deliverer_status.hpp for the writer). The monitor cannot ask the deliverer
+// (the control socket is root's), so the deliverer writes its control
+// "status" to spool/kDelivererStatusFile when it changes (at most once a
+// second) and at least every kDelivererStatusHeartbeat seconds; the monitor
+// reads it per scrape. The receiver, which parses client bytes, runs as the
+// same user and could write that file, so it is untrusted input: size,
+// types, counts and lengths are checked, numbers clamped, and only upstreams
+// named in the configuration are shown. Never throws.
+inline constexpr const char* kDelivererStatusFile = "deliverer-status.json";
+inline constexpr std::int64_t kDelivererStatusHeartbeat = 10;  // seconds
+inline constexpr std::int64_t kDelivererStatusStale = 30;      // older: not shown
+inline constexpr std::size_t kDelivererStatusMaxSize = 256u << 10;
+
+struct UpstreamSessions {
+  std::string name;
+  std::int64_t open = 0, busy = 0, max = 0;  // sessions; max_connections
+  double send_rate_limit = 0;  // the token bucket's rate now (after slow-downs); 0: none
+  std::string last_error;      // one line, from the upstream or the network
+  std::int64_t last_error_at = 0, paused_until = 0;
+  std::string credential;
+  std::int64_t credential_version = 0;  // sealed or rotated at (unix seconds); 0: none
+};
+struct DelivererStatus {
+  bool exists = false;   // a file was there (`age` is meaningful)
+  bool valid = false;    // it parsed and is fresh: `upstreams` is meaningful
+  std::int64_t age = 0;  // seconds since the deliverer wrote it (its mtime)
+  std::string error;     // why not valid (missing, stale, malformed)
+  std::vector<UpstreamSessions> upstreams;
+};
+// False when `text` nests arrays/objects deeper than `limit` (checked before
+// parsing files other processes could write).
+bool json_nesting_within(std::string_view text, int limit);
+// The file's text -> upstreams; an error for anything but a status object.
+Result<std::vector<UpstreamSessions>> parse_deliverer_status(std::string_view text);
+// Reads spool_dir/kDelivererStatusFile; stale after kDelivererStatusStale.
+DelivererStatus read_deliverer_status(const std::filesystem::path& spool_dir, std::int64_t now);
+
+class Detectors;
+// Detector baselines kept across restarts (monitor_state.cpp): the file
+// spool/kDetectorStateFile, {"format": "smtpguard-monitor-state", "version":
+// 1, "saved_at", "audit": {"seq", "time"}, "detectors": Detectors::to_json()}.
+// `audit` is how far into the audit log the saved state goes, so priming
+// from the log at start skips what it already holds. The file is ours but
+// may be damaged, edited or from another version: decoding checks it and
+// changes nothing on error.
+inline constexpr const char* kDetectorStateFile = "detector-state.json";
+struct AuditPosition {
+  std::uint64_t seq = 0;  // "seq" of the last line fed to the detectors
+  std::int64_t time = 0;  // newest "time" fed
+  // A line already counted in the saved state: not newer in seq nor time (a
+  // log that was replaced starts at seq 1 again, but with newer times).
+  bool covers(std::uint64_t line_seq, std::int64_t line_time) const {
+    if (seq == 0 && time == 0) return false;
+    return line_seq > 0 ? line_seq <= seq && line_time <= time : line_time <= time;
+  }
+};
+std::string encode_detector_state(const Detectors& detectors, AuditPosition position,
+                                  std::int64_t now);
+Result<AuditPosition> decode_detector_state(std::string_view text, Detectors& into);
+// Atomic (temp, fsync, rename), mode 0600.
+Result<void> save_detector_state(const std::filesystem::path& path, const Detectors& detectors,
+                                 AuditPosition position, std::int64_t now);
+// Errc::not_found when there is no file.
+Result<AuditPosition> load_detector_state(const std::filesystem::path& path, Detectors& into);
+
+// What the monitor did with saved baselines at start (status page).
+struct BaselineInfo {
+  bool loaded = false;
+  std::string error;          // a file that was not loaded, and why
+  AuditPosition position;     // what it covered
+  std::uint64_t skipped = 0;  // audit lines at start it already held
+};
+
 // Everything the renderers show.
 struct Snapshot {
   std::int64_t now = 0;
@@ -207,6 +281,8 @@ struct Snapshot {
   std::vector<ActiveAction> actions;
   bool detectors_running = false;
   std::uint32_t rotation_warn_days = 80, rotation_max_days = 90;
+  DelivererStatus deliverer;  // sessions, bucket, last error per upstream
+  BaselineInfo baselines;
 };
 
 // Prometheus text exposition format 0.0.4 (metric names prefixed smtpguard_).

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/file.hpp"
 #include "base/text.hpp"
 #include "monitor/alerts.hpp"
 #include "monitor/detect.hpp"
@@ -102,6 +103,35 @@ class Monitor {
       upstreams_.push_back({u.name, u.credential, u.max_send_rate});
   }
 
+  // The learned state the last monitor saved, before the audit log primes
+  // the detectors: lines it already covers are then skipped (counted twice,
+  // a burst would raise the baselines it was learned into). A damaged or
+  // foreign file: one warning, a fresh start, and the next save replaces it.
+  void load_baselines() {
+    auto loaded = load_detector_state(state_path(), detectors_);
+    if (loaded) {
+      baselines_.loaded = true;
+      baselines_.position = position_ = *loaded;
+      spdlog::info("monitor: detector baselines loaded from {} (audit seq {})",
+                   state_path().string(), loaded->seq);
+    } else if (loaded.error().code != Errc::not_found) {
+      baselines_.error = loaded.error().message;
+      spdlog::warn("monitor: {} not loaded, detectors start afresh: {}", state_path().string(),
+                   loaded.error().message);
+    }
+  }
+
+  // Every 10 minutes and at a clean exit, so a restart keeps what was learned.
+  void save_baselines(std::int64_t now) {
+    std::string text;
+    {
+      std::lock_guard lock(mutex_);
+      text = encode_detector_state(detectors_, position_, now);
+    }
+    if (auto r = write_file_atomic(state_path(), text, 0600); !r)
+      spdlog::error("monitor: cannot save the detector baselines: {}", r.error().message);
+  }
+
   // Reads what the audit log gained and feeds counters and detectors.
   // `catching_up`: lines written before this process started, whose
   // actions were dealt with by the monitor that saw them (they still warm
@@ -113,6 +143,18 @@ class Monitor {
       stats_.observe_line(line);
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (!j.is_object()) return;
+      std::uint64_t seq = 0;
+      std::int64_t time = 0;
+      if (auto it = j.find("seq"); it != j.end() && it->is_number_unsigned())
+        seq = it->get<std::uint64_t>();
+      if (auto it = j.find("time"); it != j.end() && it->is_number_integer())
+        time = it->get<std::int64_t>();
+      if (baselines_.position.covers(seq, time)) {
+        ++baselines_.skipped;
+        return;
+      }
+      position_.seq = std::max(position_.seq, seq);
+      position_.time = std::max(position_.time, time);
       if (auto e = event_from_audit(j)) {
         auto now = detectors_.observe(*e);
         fired.insert(fired.end(), now.begin(), now.end());
@@ -215,7 +257,9 @@ class Monitor {
     s.rotation_warn_days = setup_.config.vault.rotation_warn_days;
     s.rotation_max_days = setup_.config.vault.rotation_max_days;
     s.detectors_running = true;
+    s.deliverer = read_deliverer_status("spool", s.now);
     std::lock_guard lock(mutex_);
+    s.baselines = baselines_;
     s.stats = stats_;
     for (const auto& a : detectors_.active()) s.actions.push_back(describe(a));
     return s;
@@ -230,6 +274,16 @@ class Monitor {
   Stats stats_;
   Detectors detectors_;
   std::vector<UpstreamInfo> upstreams_;
+  AuditPosition position_;  // how far the detectors have read (saved with them)
+  BaselineInfo baselines_;  // what was loaded; its position is what to skip
+
+  // In the spool directory: the service user's own directory (the state
+  // directory is root's), kept across restarts and upgrades like the
+  // receiver's rate-counters.json, and relative for the same reason as the
+  // spool itself (see snapshot()).
+  static std::filesystem::path state_path() {
+    return std::filesystem::path("spool") / kDetectorStateFile;
+  }
 };
 
 // Binds [monitor] listen; false (logged) when it cannot: mail goes on.
@@ -272,6 +326,7 @@ int run_process(ProcessSetup setup) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);  // before any thread starts
 
   Monitor monitor(setup);
+  monitor.load_baselines();
   // A log inside the state directory (the default) is reopened relative to
   // it, the working directory, for the same reason as the spool.
   auto audit_path = setup.config.monitor.audit_log;
@@ -292,8 +347,10 @@ int run_process(ProcessSetup setup) {
   for (int round = 0; round < 64 && monitor.poll(tail, true) > 0; ++round) {
   }
 
-  // Audit lines are read every 250 ms; detectors tick every second.
-  std::int64_t last_tick = 0;
+  // Audit lines are read every 250 ms; detectors tick every second; the
+  // learned state is saved every 10 minutes and at exit.
+  constexpr std::int64_t kSaveEvery = 600;
+  std::int64_t last_tick = 0, last_save = unix_seconds();
   for (;;) {
     timespec wait{0, 250'000'000};
     int sig = sigtimedwait(&stop, nullptr, &wait);
@@ -304,7 +361,12 @@ int run_process(ProcessSetup setup) {
       monitor.tick(now);
       last_tick = now;
     }
+    if (now - last_save >= kSaveEvery || now < last_save) {
+      monitor.save_baselines(now);
+      last_save = now;
+    }
   }
+  monitor.save_baselines(unix_seconds());
   if (http.joinable()) {
     server.stop();
     http.join();

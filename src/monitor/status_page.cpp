@@ -82,6 +82,29 @@ void chart(std::string& out, const Snapshot& s) {
   out += "</p>\n";
 }
 
+// The sessions and last error cells of one upstream, from the deliverer's
+// status file (untrusted text: escaped).
+void upstream_sessions(std::string& out, const Snapshot& s, const std::string& name) {
+  const UpstreamSessions* d = nullptr;
+  if (s.deliverer.valid)
+    for (const auto& x : s.deliverer.upstreams)
+      if (x.name == name) d = &x;
+  if (!d) {
+    out += "<td class=\"sessions\">-</td><td class=\"last-error\">-</td></tr>\n";
+    return;
+  }
+  std::string error = "none";
+  if (d->last_error_at > 0)
+    error = fmt::format("{} ago: {}", duration(std::max<std::int64_t>(0, s.now - d->last_error_at)),
+                        escape_html(d->last_error));
+  if (d->paused_until > s.now)
+    error += fmt::format(" (waits until {})", clock_time(d->paused_until));
+  fmt::format_to(std::back_inserter(out),
+                 "<td class=\"sessions\" data-open=\"{0}\" data-busy=\"{1}\">{0} open, {1} busy "
+                 "of {2}</td><td class=\"last-error\">{3}</td></tr>\n",
+                 d->open, d->busy, d->max, error);
+}
+
 void counts_table(std::string& out, const Snapshot& s) {
   out +=
       "<table id=\"identities\"><tr><th>identity</th><th>received</th><th>refused</th>"
@@ -172,7 +195,8 @@ svg{background:#fff;border:1px solid #ccc}svg text{font-size:11px;fill:#555}
 
   out +=
       "<h2>Upstreams</h2>\n<table id=\"upstreams\"><tr><th>upstream</th><th>credential</th>"
-      "<th>age</th><th>send rate</th><th>quota</th><th>throttled</th></tr>\n";
+      "<th>age</th><th>send rate</th><th>quota</th><th>throttled</th><th>sessions</th>"
+      "<th>last error</th></tr>\n";
   for (const auto& u : s.upstreams) {
     std::string age = "-", cls;
     for (const auto& c : s.credentials)
@@ -183,13 +207,18 @@ svg{background:#fff;border:1px solid #ccc}svg text{font-size:11px;fill:#555}
       }
     auto t = s.stats.throttled.find(u.name);
     fmt::format_to(std::back_inserter(out),
-                   "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{:.2f}/s</td>"
-                   "<td>{}</td><td>{}</td></tr>\n",
-                   escape_html(u.name), escape_html(u.credential), cls, age,
+                   "<tr data-upstream=\"{}\"><td>{}</td><td>{}</td><td class=\"{}\">{}</td>"
+                   "<td>{:.2f}/s</td><td>{}</td><td>{}</td>",
+                   escape_html(u.name), escape_html(u.name), escape_html(u.credential), cls, age,
                    s.stats.send_rate(u.name, s.now),
                    u.max_send_rate > 0 ? fmt::format("{}/s", u.max_send_rate) : "none",
                    t == s.stats.throttled.end() ? 0 : t->second);
+    upstream_sessions(out, s, u.name);
   }
+  if (!s.deliverer.valid)
+    fmt::format_to(std::back_inserter(out),
+                   "<tr><td colspan=\"8\" id=\"deliverer-status\">sessions unknown: {}</td></tr>\n",
+                   escape_html(s.deliverer.error));
   out +=
       "</table>\n<h2>Credentials</h2>\n<table id=\"credentials\"><tr><th>credential</th>"
       "<th>age (days)</th></tr>\n";
@@ -202,6 +231,16 @@ svg{background:#fff;border:1px solid #ccc}svg text{font-size:11px;fill:#555}
                  "<h2>Alerts and actions</h2>\n<p>Held messages: <b id=\"held-count\">{}</b>"
                  " &middot; detectors: {}</p>\n",
                  s.queue.held, s.detectors_running ? "running" : "not running");
+  const BaselineInfo& b = s.baselines;
+  fmt::format_to(std::back_inserter(out),
+                 "<p id=\"baselines\" data-loaded=\"{}\" data-skipped=\"{}\">Learned baselines: "
+                 "{}</p>\n",
+                 b.loaded ? 1 : 0, b.skipped,
+                 b.loaded ? fmt::format("loaded at start (up to audit line {}; {} lines of the log "
+                                        "were already in them)",
+                                        b.position.seq, b.skipped)
+                 : b.error.empty() ? std::string("learned since the monitor started")
+                                   : "started afresh: " + escape_html(b.error));
   out +=
       "<table id=\"actions\"><tr><th>detector</th><th>subject</th><th>action</th>"
       "<th>since</th><th>reason</th></tr>\n";

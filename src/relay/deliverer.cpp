@@ -17,6 +17,7 @@
 
 #include "base/text.hpp"
 #include "relay/deliverer_internal.hpp"
+#include "relay/deliverer_status.hpp"
 
 namespace sg::relay {
 namespace detail {
@@ -120,6 +121,9 @@ void Deliverer::tick() {
   if (bool marker = spool::paused(spool_.directory()); marker != paused_) set_paused(marker);
   if (++ticks_ % kRescanTicks == 0) rescan();
   kick();
+  // Gauges for the monitor, which cannot use the control socket.
+  publish_status(spool_.directory(), control({{"cmd", "status"}, {"queue_files", false}}),
+                 unix_now());
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) tick();

@@ -20,7 +20,19 @@ nlohmann::json fail(const std::string& message) {
 
 nlohmann::json Deliverer::control(const nlohmann::json& request) {
   const std::string cmd = request["cmd"].get<std::string>();
-  if (cmd == "status") return status();
+  if (cmd == "status") {
+    // Listing the spool costs a directory scan; the status file the tick
+    // writes for the monitor (deliverer_status.hpp) asks without it, as the
+    // monitor lists the spool itself.
+    auto files = request.find("queue_files");
+    bool list = files == request.end() || !files->is_boolean() || files->get<bool>();
+    nlohmann::json s = status();
+    if (list) {
+      s["queue"]["queued"] = spool_.list(false).size();
+      s["queue"]["held"] = spool_.list(true).size();
+    }
+    return s;
+  }
   if (cmd == "pause" || cmd == "resume") return pause_command(cmd == "pause");
   if (cmd == "flush") {
     std::int64_t now = unix_now();
@@ -74,6 +86,7 @@ nlohmann::json Deliverer::status() {
     if (const auto& c = pool->access.credential) {
       std::int64_t since = c->rotated_at ? c->rotated_at : c->created_at;
       u["credential"] = c->name;
+      u["credential_version"] = since;  // as the audit log's "delivered" lines name it
       u["credential_age_days"] = since > 0 ? (now - since) / 86400 : -1;
     }
     upstreams.push_back(std::move(u));
@@ -84,9 +97,7 @@ nlohmann::json Deliverer::status() {
           {"started_at", started_at_},
           {"paused", paused_},
           {"queue",
-           {{"queued", spool_.list(false).size()},
-            {"held", spool_.list(true).size()},
-            {"in_delivery", schedule_.in_progress()},
+           {{"in_delivery", schedule_.in_progress()},
             {"due_now", due_now},
             {"waiting_for_retry", schedule_.waiting() - due_now}}},
           {"upstreams", std::move(upstreams)}};

@@ -3,11 +3,15 @@ smtplib (accepted, refused by policy, held by a rate limit and by the kill
 switch) to a real STARTTLS+AUTH upstream, then /metrics scraped over HTTP
 with exact per-identity counters, and the status page loaded in headless
 Chromium (Debian's /usr/bin/chromium): DOM assertions and a screenshot."""
+import json
 import os
 import re
+import signal
 import smtplib
 import struct
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -204,6 +208,234 @@ class MonitorTest(SmtpguardTestCase):
         width, height = struct.unpack(">II", png[16:24])
         self.assertEqual((width, height), (1000, 1400))
         self.assertGreater(len(png), 20000)  # text, tables and a chart, not a blank page
+
+    def serving(self):
+        try:
+            return self.get("/metrics")[0] == 200
+        except OSError:
+            return False
+
+    def test_upstream_sessions_and_last_error(self):
+        """The deliverer's sessions reach /metrics and the status page through
+        its status file: a burst opens at most max_connections = 2 sessions,
+        idle ones stay open for idle_timeout_seconds, and a stopped upstream
+        shows as the last error."""
+        server = AuthServer(self.tmp, self.cert, self.key, UPSTREAM_USER, UPSTREAM_PW)
+        self.peers.append(server)
+        self.http_port = free_port()
+        self.relay = relay = Relay(
+            self.tmp,
+            '[delivery]\nfirst_retry = "1s"\nmax_retry_interval = "2s"\n'
+            '[upstream.test]\nhost = "localhost"\nport = %d\ntls = "starttls"\nca_file = "%s"\n'
+            'credential = "ses"\ntimeout_seconds = 10\nmax_connections = 2\n'
+            'idle_timeout_seconds = 15\nmax_send_rate = 0\n'
+            '[monitor]\nlisten = "127.0.0.1:%d"\n[detect.rate]\naction = "alert"\n'
+            '[detect.recipients]\naction = "alert"\n'
+            % (server.port, self.ca.cert, self.http_port), name="sessions")
+        self.provision(relay)
+        relay.start()
+        self.addCleanup(relay.stop)
+        self.assertTrue(wait_for(self.serving), relay.logs())
+
+        # The deliverer writes its status at its first tick; nothing is open yet.
+        def fresh():
+            m = self.metrics()
+            age = metric(m, "smtpguard_deliverer_status_age_seconds")
+            return age is not None and age < 30 and \
+                metric(m, "smtpguard_upstream_max_sessions", upstream="test") == 2
+        self.assertTrue(wait_for(fresh, 20), self.get("/metrics")[2] + relay.logs())
+        m = self.metrics()
+        self.assertEqual(metric(m, "smtpguard_upstream_sessions", upstream="test",
+                                state="open"), 0)
+        self.assertEqual(metric(m, "smtpguard_upstream_last_error_timestamp_seconds",
+                                upstream="test"), 0)
+        self.assertEqual(metric(m, "smtpguard_upstream_send_rate_limit", upstream="test"), 0)
+
+        # A burst of 8 concurrent submissions; sessions are sampled meanwhile.
+        seen = []
+        errors = []
+
+        def send(n):
+            try:
+                self.submit("shop", "a@shop.example.com", "burst %d" % n)
+            except Exception as e:  # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 30
+        while len(server.messages()) < 8 and time.time() < deadline:
+            m = self.metrics()
+            seen.append(metric(m, "smtpguard_upstream_sessions", upstream="test", state="open"))
+            time.sleep(0.2)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(server.messages()), 8, relay.logs())
+
+        def open_sessions():
+            return metric(self.metrics(), "smtpguard_upstream_sessions", upstream="test",
+                          state="open")
+        # Idle sessions stay open for 15 s: the gauge shows them within a second or two.
+        self.assertTrue(wait_for(lambda: (open_sessions() or 0) >= 1, 10),
+                        self.get("/metrics")[2])
+        now_open = open_sessions()
+        self.assertLessEqual(now_open, 2)
+        self.assertTrue(all(v is None or v <= 2 for v in seen), seen)
+        m = self.metrics()
+        self.assertEqual(metric(m, "smtpguard_upstream_sessions", upstream="test",
+                                state="busy"), 0)
+        dom = self.get("/")[2]
+        row = re.search(r'<tr data-upstream="test">(.*?)</tr>', dom, re.S)
+        self.assertIsNotNone(row, dom)
+        self.assertRegex(row.group(1), r'class="sessions" data-open="[12]" data-busy="0">'
+                                       r'[12] open, 0 busy of 2<')
+        self.assertIn('<td class="last-error">none</td>', row.group(1))
+
+        # The upstream goes away: the next message fails, and the error shows.
+        before = time.time()
+        server.stop()
+        self.submit("shop", "a@shop.example.com", "upstream down")
+
+        def last_error():
+            return metric(self.metrics(), "smtpguard_upstream_last_error_timestamp_seconds",
+                          upstream="test") or 0
+        self.assertTrue(wait_for(lambda: last_error() >= int(before), 20),
+                        self.get("/metrics")[2] + relay.logs())
+        self.assertLessEqual(last_error(), time.time() + 1)
+        # The broken sessions are closed, not counted as open.
+        self.assertTrue(wait_for(lambda: open_sessions() == 0, 20), self.get("/metrics")[2])
+        row = re.search(r'<tr data-upstream="test">(.*?)</tr>', self.get("/")[2], re.S)
+        self.assertRegex(row.group(1), r'<td class="last-error">\d+ s ago: [^<]+</td>')
+
+        # The deliverer gone (kill -STOP keeps the file but stops its writes):
+        # after 30 s the gauges go and the age is reported instead. Bounded by
+        # stopping only the deliverer, and resuming it in every case.
+        deliverer = self.child(relay, "sg-deliverer")
+        self.assertIsNotNone(deliverer)
+        os.kill(deliverer, signal.SIGSTOP)
+        try:
+            status = os.path.join(relay.state, "spool", "deliverer-status.json")
+            old = time.time() - 40
+            os.utime(status, (old, old))  # as if written 40 s ago
+            m = self.metrics()
+            self.assertGreaterEqual(metric(m, "smtpguard_deliverer_status_age_seconds"), 39)
+            self.assertIsNone(metric(m, "smtpguard_upstream_sessions", upstream="test",
+                                     state="open"))
+            self.assertIsNone(metric(m, "smtpguard_upstream_max_sessions", upstream="test"))
+            self.assertIn('id="deliverer-status">sessions unknown: stale', self.get("/")[2])
+        finally:
+            os.kill(deliverer, signal.SIGCONT)
+
+    @staticmethod
+    def child(relay, comm):
+        kids = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        for pid in kids:
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    if f.read().strip() == comm:
+                        return int(pid)
+            except OSError:
+                pass
+        return None
+
+    def test_baselines_survive_restart(self):
+        """The detectors' learned state is saved at a clean stop and loaded
+        at start: audit lines it already holds are skipped, and an identity
+        learned before survives a replaced audit log."""
+        server = AuthServer(self.tmp, self.cert, self.key, UPSTREAM_USER, UPSTREAM_PW)
+        self.peers.append(server)
+        self.http_port = free_port()
+        relay = Relay(
+            self.tmp,
+            '[upstream.test]\nhost = "localhost"\nport = %d\ntls = "starttls"\nca_file = "%s"\n'
+            'credential = "ses"\ntimeout_seconds = 10\n'
+            '[monitor]\nlisten = "127.0.0.1:%d"\n' % (server.port, self.ca.cert, self.http_port),
+            name="baselines")
+        self.relay = relay
+        self.provision(relay)
+        r = relay.cli("client", "add", "blog", "--password-stdin", "--allowed-sender",
+                      "*@blog.example.com", input=APP_PW + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        state_file = os.path.join(relay.state, "spool", "detector-state.json")
+
+        def baselines():
+            m = re.search(r'<p id="baselines" data-loaded="(\d)" data-skipped="(\d+)">',
+                          self.get("/")[2])
+            self.assertIsNotNone(m)
+            return int(m.group(1)), int(m.group(2))
+
+        def saved():
+            with open(state_file) as f:
+                j = json.load(f)
+            self.assertEqual(j["format"], "smtpguard-monitor-state")
+            self.assertEqual(j["version"], 1)
+            return j, {i["name"]: i for i in j["detectors"]["identities"]}
+
+        # 1. Learn "shop", stop cleanly: the state is saved.
+        relay.start()
+        self.addCleanup(relay.stop)
+        self.assertTrue(wait_for(self.serving), relay.logs())
+        self.assertEqual(baselines(), (0, 0))
+        for n in range(3):
+            self.submit("shop", "a@shop.example.com", "learn %d" % n)
+        self.wait_metric(3, "smtpguard_recipients_delivered_total", identity="shop",
+                         upstream="test")
+        relay.stop()
+        self.assertTrue(os.path.exists(state_file), relay.logs())
+        self.assertEqual(os.stat(state_file).st_mode & 0o777, 0o600)
+        first, ids = saved()
+        self.assertIn("shop", ids)
+        self.assertEqual(ids["shop"]["senders"], ["a@shop.example.com"])
+        shop_first_seen = ids["shop"]["first_seen"]
+        last_seq = max(line["seq"] for line in relay.audit())
+        self.assertGreater(first["audit"]["seq"], 0)
+        self.assertLessEqual(first["audit"]["seq"], last_seq)
+
+        # 2. Start again with the same log: loaded, and what it held is skipped.
+        relay.start()
+        self.assertTrue(wait_for(self.serving), relay.logs())
+        self.assertTrue(wait_for(lambda: baselines()[1] > 0, 10), self.get("/")[2])
+        loaded, skipped = baselines()
+        self.assertEqual(loaded, 1)
+        self.assertGreaterEqual(skipped, 3 + 3)  # at least the 3 received + 3 delivered lines
+        self.assertIn("monitor: detector baselines loaded", relay.logs())
+        relay.stop()
+
+        # 3. The audit log replaced (rotated away and gone): "shop" is known
+        # only from the saved state, and survives the next save.
+        for name in os.listdir(relay.state):
+            if name.startswith("audit.jsonl"):
+                os.unlink(os.path.join(relay.state, name))
+        time.sleep(1.1)  # the new log's lines are newer than the saved position
+        relay.start()
+        self.assertTrue(wait_for(self.serving), relay.logs())
+        self.assertTrue(wait_for(lambda: baselines()[0] == 1, 10), self.get("/")[2])
+        self.submit("blog", "b@blog.example.com", "new identity")
+        self.wait_metric(1, "smtpguard_recipients_delivered_total", identity="blog",
+                         upstream="test")
+        self.assertEqual(baselines()[1], 0)  # nothing of the new log was skipped
+        relay.stop()
+        _, ids = saved()
+        self.assertEqual(ids["shop"]["first_seen"], shop_first_seen)
+        self.assertEqual(ids["shop"]["senders"], ["a@shop.example.com"])
+        self.assertIn("blog", ids)
+        self.assertGreaterEqual(ids["blog"]["first_seen"], shop_first_seen)
+
+        # 4. A damaged file: one warning, a fresh start, mail goes on.
+        with open(state_file, "w") as f:
+            f.write('{"format": "smtpguard-monitor-state", "version": 1, "audit": ')
+        relay.start()
+        self.assertTrue(wait_for(self.serving), relay.logs())
+        self.assertEqual(baselines()[0], 0)
+        self.assertIn("not loaded, detectors start afresh", relay.logs())
+        self.assertIn("started afresh: detector state: not a JSON object", self.get("/")[2])
+        self.submit("shop", "a@shop.example.com", "after a damaged state")
+        self.wait_metric(1, "smtpguard_recipients_delivered_total", identity="shop",
+                         upstream="test")
+        relay.stop()
+        self.assertTrue(saved()[1])  # replaced by a good file
 
 
 if __name__ == "__main__":
