@@ -81,4 +81,25 @@ std::int64_t unix_now() {
       .count();
 }
 
+void append_one_line(std::string& out, std::string_view text, const OneLineOptions& options) {
+  std::string_view kept = text.substr(0, std::min(text.size(), options.max));
+  out.reserve(out.size() + kept.size() + 3);
+  for (char c : kept) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      out += options.control;
+    else if (options.ascii_only && u >= 0x80)
+      out += '?';
+    else
+      out += c;
+  }
+  if (kept.size() < text.size()) out += "...";
+}
+
+std::string one_line(std::string_view text, const OneLineOptions& options) {
+  std::string out;
+  append_one_line(out, text, options);
+  return out;
+}
+
 }  // namespace sg

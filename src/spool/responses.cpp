@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/text.hpp"
 #include "spool/spool.hpp"
 
 namespace sg::spool {
@@ -45,10 +46,7 @@ bool valid_address(std::string_view a) {
 }
 
 std::string one_line(std::string_view text) {
-  std::string out(text.substr(0, 300));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  return out;
+  return sg::one_line(text, {.max = 300});
 }
 
 // SPOOL/[SUBDIR/]NAME holding "UNTIL REASON\n", written whole (tmp + fsync +

@@ -119,3 +119,17 @@ TEST(Text, EditDistanceAndHelpers) {
 }
 
 }  // namespace
+
+TEST(Text, OneLineReplacesControlsCutsAndMarksTheCut) {
+  EXPECT_EQ(sg::one_line("a\r\nb\tc\x7f"
+                         "d"),
+            "a  b c d");
+  EXPECT_EQ(sg::one_line("a\nb", {.control = '?'}), "a?b");
+  EXPECT_EQ(sg::one_line("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(sg::one_line("caf\xc3\xa9", {.ascii_only = true}), "caf??");
+  EXPECT_EQ(sg::one_line("abcdef", {.max = 3}), "abc...");
+  EXPECT_EQ(sg::one_line("abc", {.max = 3}), "abc");
+  std::string out = "x=";
+  sg::append_one_line(out, "1\n2", {.max = 2});
+  EXPECT_EQ(out, "x=1 ...");
+}
