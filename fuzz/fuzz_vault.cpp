@@ -2,8 +2,6 @@
 // they are, and once with the last 32 bytes replaced by a valid whole-file MAC
 // so that the entry parser behind the MAC is explored too. Also fuzzes key
 // text decoding. Seeds in corpus/fuzz_vault are valid vaults under this key.
-#include <sodium.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,25 +9,12 @@
 #include <string_view>
 
 #include "vault/vault.hpp"
+#include "vault_fixture.hpp"
 
 namespace {
 
-const sg::vault::MasterKey& test_key() {
-  static const sg::vault::MasterKey key = [] {
-    sg::Secret raw(sg::vault::kMasterKeyBytes);
-    for (std::size_t i = 0; i < raw.size(); ++i) raw.data()[i] = static_cast<unsigned char>(i);
-    return std::move(sg::vault::MasterKey::from_secret(raw)).value();
-  }();
-  return key;
-}
-
-std::string with_fixed_mac(std::string_view file, const sg::vault::MasterKey& key) {
-  std::string_view body = file.size() >= 32 ? file.substr(0, file.size() - 32) : file;
-  unsigned char mac[32];
-  crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(body.data()),
-                     body.size(), key.mac_key().data(), key.mac_key().size());
-  return std::string(body) + std::string(reinterpret_cast<const char*>(mac), sizeof mac);
-}
+using sg::fuzz::test_key;
+using sg::fuzz::with_fixed_mac;
 
 // Whatever opens must survive a seal/unseal round trip unchanged.
 void check_round_trip(const sg::vault::Contents& c, const sg::vault::MasterKey& key) {

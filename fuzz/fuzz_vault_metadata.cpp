@@ -3,8 +3,6 @@
 // (with a valid MAC) also unseal under the test key, the metadata must agree
 // with the unsealed entries. Seeds in corpus/fuzz_vault_metadata are valid
 // vaults under this key (copies of corpus/fuzz_vault).
-#include <sodium.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,27 +10,10 @@
 #include <string_view>
 
 #include "vault/vault.hpp"
+#include "vault_fixture.hpp"
 
-namespace {
-
-const sg::vault::MasterKey& test_key() {
-  static const sg::vault::MasterKey key = [] {
-    sg::Secret raw(sg::vault::kMasterKeyBytes);
-    for (std::size_t i = 0; i < raw.size(); ++i) raw.data()[i] = static_cast<unsigned char>(i);
-    return std::move(sg::vault::MasterKey::from_secret(raw)).value();
-  }();
-  return key;
-}
-
-std::string with_fixed_mac(std::string_view file, const sg::vault::MasterKey& key) {
-  std::string_view body = file.size() >= 32 ? file.substr(0, file.size() - 32) : file;
-  unsigned char mac[32];
-  crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(body.data()),
-                     body.size(), key.mac_key().data(), key.mac_key().size());
-  return std::string(body) + std::string(reinterpret_cast<const char*>(mac), sizeof mac);
-}
-
-}  // namespace
+using sg::fuzz::test_key;
+using sg::fuzz::with_fixed_mac;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string file =

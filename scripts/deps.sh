@@ -6,7 +6,7 @@ BUILD_PACKAGES="build-essential cmake pkg-config libsodium-dev libssl-dev libasi
 # Test peers and test tooling: GoogleTest, clang 14 + libFuzzer runtime, real SMTP peers.
 TEST_PACKAGES="libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   python3 python3-aiosmtpd swaks msmtp php-cli libphp-phpmailer iproute2 util-linux
-  python3-jsonschema ripgrep chromium exim4-daemon-heavy git"
+  python3-jsonschema ripgrep chromium exim4-daemon-heavy git dnsmasq-base"
 
 # Installs whatever of the given packages is missing (needs root or sudo).
 install_missing() {

@@ -63,8 +63,10 @@ void add_alert_commands(CLI::App& app, Globals& globals) {
       "Each [[alert]] entry may name a webhook (JSON POST with a Slack/Teams-compatible \"text\"\n"
       "field), syslog = true, exec (a program that gets the alert as JSON on stdin) and email\n"
       "(through email_upstream, unsealed from the vault for this command, or directly to the\n"
-      "recipient's MX on port 25 with verified STARTTLS). The relay's monitor sends the same\n"
-      "alerts, deduplicated per sink (min_interval) and rate-limited.\n\n"
+      "recipient's MX on port 25: MX hosts in preference order, the domain's own address when\n"
+      "it has no MX; STARTTLS with a verified certificate when that works, else plain text, as\n"
+      "between mail servers). The relay's monitor sends the same alerts, deduplicated per sink\n"
+      "(min_interval) and rate-limited.\n\n"
       "Exit status: 0 every sink took the alert; 69 (EX_UNAVAILABLE) one or more failed;\n"
       "78 (EX_CONFIG) no sink configured or the configuration does not load.");
   test->callback([&globals, text] { globals.exit_code = alert_test(globals, *text); });

@@ -4,6 +4,7 @@
 #include <arpa/nameser.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <resolv.h>
@@ -151,24 +152,61 @@ std::string domain_of(const std::string& address) {
   return at == std::string::npos ? std::string() : address.substr(at + 1);
 }
 
-// One message over one session; "" when the server accepted it.
-std::string send_mail(const config::Upstream& upstream, const AlertLogin* login,
-                      const std::string& from, const std::string& to, const std::string& data) {
-  return net::run_blocking<std::string>([&](asio::io_context& io) -> asio::awaitable<std::string> {
-    net::UpstreamClient client(io, upstream, login ? login->username : std::string(),
-                               login ? &login->password : nullptr);
-    if (auto opened = co_await client.open(); !opened) co_return opened.error().message;
-    smtp::Message m;
-    m.envelope.mail_from = from;
-    m.envelope.rcpt_to.push_back(to);
-    m.data = data;
-    auto sent = co_await client.send(std::move(m));
-    co_await client.quit();
-    if (!sent) co_return sent.error().message;
-    if (!sent->accepted || sent->final_reply.code / 100 != 2)
-      co_return "refused: " + sent->final_reply.to_string();
-    co_return std::string();
-  });
+// One message over one session; an error when the server did not take it.
+Result<void> send_mail(const config::Upstream& upstream, const AlertLogin* login,
+                       const std::string& from, const std::string& to, const std::string& data) {
+  return net::run_blocking<Result<void>>(
+      [&](asio::io_context& io) -> asio::awaitable<Result<void>> {
+        net::UpstreamClient client(io, upstream, login ? login->username : std::string(),
+                                   login ? &login->password : nullptr);
+        if (auto opened = co_await client.open(); !opened) co_return opened.error();
+        smtp::Message m;
+        m.envelope.mail_from = from;
+        m.envelope.rcpt_to.push_back(to);
+        m.data = data;
+        auto sent = co_await client.send(std::move(m));
+        co_await client.quit();
+        if (!sent) co_return sent.error();
+        if (!sent->accepted || sent->final_reply.code / 100 != 2)
+          co_return make_error(
+              sent->final_reply.code / 100 == 4 ? Errc::temp_failure : Errc::perm_failure,
+              "refused: " + sent->final_reply.to_string());
+        co_return Result<void>{};
+      });
+}
+
+// Straight to the recipient domain's MX hosts, most preferred first, on
+// port 25. TLS is opportunistic, as between MTAs (RFC 3207, RFC 7435): the
+// net module only does verified TLS, so STARTTLS is tried verified first, and
+// when the host does not offer it, refuses it or presents a certificate we
+// cannot verify, the message goes again in plain text on a new connection
+// (Postfix's "may" level falls back the same way after a failed handshake).
+// Refusing would lose the alert; it carries no secret, and an MX name from
+// unauthenticated DNS gives verification little to stand on anyway.
+std::string send_direct(const std::string& helo, const std::string& from, const std::string& to,
+                        const std::string& data) {
+  auto mx = lookup_mx(domain_of(to));
+  if (!mx) return mx.error().message;
+  constexpr std::size_t kMaxHosts = 5;  // each may take a timeout or two
+  std::string errors;
+  for (std::size_t i = 0; i < mx->size() && i < kMaxHosts; ++i) {
+    config::Upstream direct;
+    direct.name = "mx";
+    direct.host = (*mx)[i];
+    direct.port = 25;
+    direct.ehlo_name = helo;  // MX hosts distrust "EHLO localhost"
+    direct.tls = config::TlsMode::starttls;
+    direct.timeout_seconds = 30;
+    auto sent = send_mail(direct, nullptr, from, to, data);
+    if (!sent && sent.error().code == Errc::tls) {
+      direct.tls = config::TlsMode::none;
+      spdlog::warn("alert email to {}: {}; sending in plain text", to, sent.error().message);
+      sent = send_mail(direct, nullptr, from, to, data);
+    }
+    if (sent) return {};
+    errors += (errors.empty() ? "" : "; ") + sent.error().message;
+  }
+  return errors.empty() ? "no MX host to try" : errors;
 }
 
 }  // namespace
@@ -290,27 +328,13 @@ std::vector<SinkOutcome> AlertSinks::send(const AlertEvent& alert) {
           auto login = logins_.find(sink->config.email_upstream);
           if (it == upstreams_.end())
             o.error = "no [upstream." + sink->config.email_upstream + "]";
-          else
-            o.error = send_mail(*it, login == logins_.end() ? nullptr : &login->second, from,
-                                sink->config.email, data);
+          else if (auto sent = send_mail(*it, login == logins_.end() ? nullptr : &login->second,
+                                         from, sink->config.email, data);
+                   !sent)
+            o.error = sent.error().message;
           break;
         }
-        auto mx = lookup_mx(domain_of(sink->config.email));
-        if (!mx) {
-          o.error = mx.error().message;
-          break;
-        }
-        o.error = "no MX host answered";
-        for (const auto& host : *mx) {
-          config::Upstream direct;
-          direct.name = "mx";
-          direct.host = host;
-          direct.port = 25;
-          direct.tls = config::TlsMode::starttls;  // verified, as every upstream
-          direct.timeout_seconds = 30;
-          o.error = send_mail(direct, nullptr, from, sink->config.email, data);
-          if (o.error.empty()) break;
-        }
+        o.error = send_direct(alert.host, from, sink->config.email, data);
         break;
       }
     }
@@ -327,6 +351,7 @@ Result<std::vector<std::string>> lookup_mx(const std::string& domain) {
   struct __res_state state {};
   if (res_ninit(&state) != 0) return make_error(Errc::io, "cannot initialise the resolver");
   int len = res_nquery(&state, domain.c_str(), ns_c_in, ns_t_mx, answer, sizeof answer);
+  const int herr = state.res_h_errno;  // why len < 0 (h_errno is per thread, this per query)
   std::vector<std::pair<int, std::string>> hosts;
   bool null_mx = false;
   if (len > 0) {
@@ -351,11 +376,17 @@ Result<std::vector<std::string>> lookup_mx(const std::string& domain) {
   res_nclose(&state);
   if (hosts.empty() && null_mx)
     return make_error(Errc::not_found, "mail domain " + domain + " accepts no mail (null MX)");
-  if (hosts.empty()) {
-    if (len < 0 && h_errno == HOST_NOT_FOUND)
-      return make_error(Errc::not_found, "mail domain " + domain + " does not exist");
-    return std::vector<std::string>{domain};
-  }
+  if (len < 0 && herr == HOST_NOT_FOUND)
+    return make_error(Errc::not_found, "mail domain " + domain + " does not exist (NXDOMAIN)");
+  // The implicit MX (RFC 5321 5.1) is for a domain that has no MX records,
+  // not for one whose lookup failed: a DNS outage is reported as such.
+  if (len < 0 && herr != NO_DATA)
+    return make_error(
+        Errc::temp_failure,
+        "cannot look up the MX of " + domain + ": " +
+            (herr == TRY_AGAIN ? "DNS server failure or timeout, try again later"
+                               : "DNS lookup failed (" + std::string(hstrerror(herr)) + ")"));
+  if (hosts.empty()) return std::vector<std::string>{domain};
   std::stable_sort(hosts.begin(), hosts.end());
   std::vector<std::string> out;
   for (auto& h : hosts) out.push_back(std::move(h.second));

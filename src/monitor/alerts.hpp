@@ -2,7 +2,8 @@
 // relay under suspicion: a webhook (JSON POST with a Slack/Teams "text"
 // field, libcurl), syslog/journal, a program run with the alert as JSON on
 // stdin (no shell), and email through a second upstream or straight to the
-// recipient's MX, never through the relay's own queue.
+// recipient's MX (port 25, opportunistic STARTTLS: see send_direct), never
+// through the relay's own queue.
 // Each alert has a key (detector + subject). A sink repeats the same key at
 // most once per min_interval and sends at most kBurst alerts, then one per
 // minute; what it suppresses is counted and named in the next one it sends.
@@ -10,7 +11,8 @@
 // addresses: JSON-escaped, and stripped of control characters for email
 // headers and syslog). Errors: a sink that fails is reported in the
 // outcome (and logged by the caller); nothing here throws or blocks longer
-// than a sink's timeout (webhook 10 s, exec 30 s, email the upstream's).
+// than a sink's timeout (webhook 10 s, exec 30 s, email the upstream's; direct
+// to MX 30 s a step, for at most 5 hosts, each tried twice when TLS fails).
 #pragma once
 
 #include <cstdint>
@@ -77,7 +79,9 @@ class AlertSinks {
 };
 
 // MX hosts of `domain`, most preferred first; the domain itself when it has
-// none (RFC 5321 implicit MX). Errc::not_found when it does not resolve.
+// no MX records (RFC 5321 5.1 implicit MX: its A/AAAA records). Errc::not_found
+// for NXDOMAIN or a null MX (RFC 7505), Errc::temp_failure when the lookup
+// itself fails (SERVFAIL, timeout, refused): no implicit MX then.
 Result<std::vector<std::string>> lookup_mx(const std::string& domain);
 
 }  // namespace sg::monitor

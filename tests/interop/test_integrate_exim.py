@@ -14,25 +14,14 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import (UPSTREAM_PW, UPSTREAM_USER, AuthServer, Relay, SmtpguardTestCase, free_port,
-                     run, wait_for)
+from harness import (EXIM, EXIM_PRIVATE_MAIN, UPSTREAM_PW, UPSTREAM_USER, AuthServer, EximDaemon,
+                     Relay, SmtpguardTestCase, exim_log, exim_work_dir, run, wait_for)
 
-EXIM = shutil.which("exim4") or "/usr/sbin/exim4"
 TRUSTED = "/etc/exim4/trusted_configs"
 SENDERS = ["--allowed-sender", "*@shop.example.com", "--allowed-sender", "<>"]
 HEADER = "X-Smtpguard-Submitter"
 
-# The main options every private Exim here gets (no DNS, own spool/log/pid).
-MAIN = """primary_hostname = exim.test
-spool_directory = {work}/spool
-log_file_path = {work}/log/%slog
-pid_file_path = {work}/exim.pid
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-"""
-
-CPANEL_CONF = MAIN + """exim_user = Debian-exim
+CPANEL_CONF = EXIM_PRIVATE_MAIN + """exim_user = Debian-exim
 exim_group = Debian-exim
 trusted_users = root
 never_users =
@@ -137,49 +126,13 @@ class EximIntegrationTest(SmtpguardTestCase):
         os.chmod(TRUSTED, 0o644)
 
     def exim_work(self, name):
-        work = os.path.join(self.tmp, name + "-exim")
-        for d in ("spool", "log"):
-            os.makedirs(os.path.join(work, d), exist_ok=True)
-        run(["chown", "-R", "Debian-exim:Debian-exim", work])
-        os.chmod(work, 0o755)
-        return work
+        return exim_work_dir(os.path.join(self.tmp, name + "-exim"))
 
     def start_exim(self, config, work):
-        port = free_port()
         self.trust(config)
-        errlog = open(os.path.join(work, "stderr"), "w")
-        proc = subprocess.Popen([EXIM, "-C", config, "-bdf", "-q30m", "-oX", str(port),
-                                 "-oP", os.path.join(work, "exim.pid")],
-                                stdout=errlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def stop():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            errlog.close()
-        self.addCleanup(stop)
-
-        def listening():
-            try:
-                with smtplib.SMTP("127.0.0.1", port, timeout=2):
-                    return True
-            except OSError:
-                return False
-        self.assertTrue(wait_for(listening, 20) and proc.poll() is None,
-                        "exim did not start: " + self.exim_log(work, "stderr"))
-        self.assertTrue(wait_for(lambda: os.path.exists(os.path.join(work, "exim.pid")), 10))
-        return port, proc
-
-    def exim_log(self, work, name="mainlog"):
-        p = os.path.join(work, name if name == "stderr" else "log/" + name)
-        if not os.path.exists(p):
-            return ""
-        with open(p, errors="replace") as f:
-            return f.read()[-3000:]
+        exim = EximDaemon(config, work)
+        self.addCleanup(exim.stop)
+        return exim.port, exim
 
     def upstream(self):
         server = AuthServer(self.tmp, self.cert, self.key, UPSTREAM_USER, UPSTREAM_PW)
@@ -212,7 +165,7 @@ class EximIntegrationTest(SmtpguardTestCase):
     def assert_delivered_without_header(self, server, relay, work, subject):
         ok = wait_for(lambda: self.submitted(server, subject) is not None, 40)
         self.assertTrue(ok, "not delivered upstream:\nexim:\n%s\nrelay:\n%s"
-                        % (self.exim_log(work), relay.logs()[-3000:]))
+                        % (exim_log(work), relay.logs()[-3000:]))
         data = self.submitted(server, subject)["data"]
         self.assertNotIn(HEADER, data)
         self.assertNotIn("forged", data)
@@ -228,7 +181,7 @@ class EximIntegrationTest(SmtpguardTestCase):
     def check_exim_path(self, root, relay, server, exim_config, work, files_at_start, secret):
         """dry run, integrate, idempotency, SMTP and `exim -t` mail, the
         submitter header, undo: the same for every layout."""
-        port, _ = self.start_exim(exim_config, work)
+        port, exim = self.start_exim(exim_config, work)
         r = self.integrate(relay, "--root", root, "--dry-run", *SENDERS)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("smtpguard_relay", r.stdout)
@@ -239,6 +192,8 @@ class EximIntegrationTest(SmtpguardTestCase):
         r = self.integrate(relay, "--root", root, *SENDERS)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("reloaded Exim (SIGHUP to pid", r.stdout)
+        # `integrate` returns once the signal is sent, not once Exim listens again.
+        self.assertTrue(exim.wait_listening(20), exim_log(work, "stderr"))
         after = snapshot(root)
         for path, (data, mode, uid, gid) in after.items():
             self.assertNotIn(UPSTREAM_PW.encode(), data, path)
@@ -264,7 +219,7 @@ class EximIntegrationTest(SmtpguardTestCase):
         subprocess.run([EXIM, "-C", exim_config, "-f", "a@shop.example.com", "-t"], input=msg,
                        text=True, check=True, timeout=30)
         ok = wait_for(lambda: len(relay.queue_ids(held=True)) == 2, 40)
-        self.assertTrue(ok, "exim:\n%s\nrelay:\n%s" % (self.exim_log(work), relay.logs()[-3000:]))
+        self.assertTrue(ok, "exim:\n%s\nrelay:\n%s" % (exim_log(work), relay.logs()[-3000:]))
         self.assertEqual(self.held_submitter(relay, "via-exim-t"), [HEADER + ": local:root"])
         smtp_header = self.held_submitter(relay, "via-smtp")
         self.assertEqual(len(smtp_header), 1, smtp_header)
@@ -281,7 +236,7 @@ class EximIntegrationTest(SmtpguardTestCase):
         r = self.integrate(relay, "--root", root, "--undo")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("nothing to undo", r.stderr)
-        return port
+        return exim
 
     def debian_root(self, name, split):
         root = os.path.join(self.tmp, name)
@@ -299,7 +254,9 @@ class EximIntegrationTest(SmtpguardTestCase):
                     "dc_use_split_config='%s'\ndc_hide_mailname=''\ndc_mailname_in_oh='true'\n"
                     "dc_localdelivery='mail_spool'\n" % ("true" if split else "false"))
         # CONFDIR: Debian's files under the test root, as in a chroot.
-        main = ("CONFDIR = {root}/etc/exim4\nSPOOLDIR = {work}/spool\n"
+        # No reverse DNS per connection: the machine's resolver may be slow,
+        # and Exim's greeting waits for it.
+        main = ("CONFDIR = {root}/etc/exim4\nSPOOLDIR = {work}/spool\nMAIN_HOST_LOOKUP =\n"
                 "log_file_path = {work}/log/%slog\npid_file_path = {work}/exim.pid\n"
                 ).replace("{work}", work).replace("{root}", root)
         if split:
@@ -348,22 +305,23 @@ class EximIntegrationTest(SmtpguardTestCase):
         relay = self.relay_for("cpanel", server)
         root, work, config = self.cpanel_root("cpanel")
         start = snapshot(root)
-        port = self.check_exim_path(root, relay, server, config, work, start,
+        exim = self.check_exim_path(root, relay, server, config, work, start,
                                     "etc/exim.smtpguard.secret")
         # Again, for the mailbox login and cPanel's X-PHP-Script header.
         r = self.integrate(relay, "--root", root, *SENDERS)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(exim.wait_listening(20), exim_log(work, "stderr"))
         with open(os.path.join(root, "etc/exim.conf.local")) as f:
             local = f.read()
         self.assertIn("@ROUTERSTART@\n# BEGIN smtpguard", local)
         self.assertEqual(relay.cli("pause").returncode, 0)
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        with smtplib.SMTP("127.0.0.1", exim.port, timeout=30) as s:
             s.login("box@shop.example.com", "box-pw")
             s.sendmail("a@shop.example.com", ["x@example.net"],
                        self.message("php", "X-PHP-Script: shop.example.com/contact.php for "
                                     "203.0.113.9\r\n" + HEADER + ": local:forged\r\n"))
         self.assertTrue(wait_for(lambda: len(relay.queue_ids(held=True)) == 1, 40),
-                        self.exim_log(work))
+                        exim_log(work))
         self.assertEqual(self.held_submitter(relay, "php"),
                          [HEADER + ": auth:box@shop.example.com;script="
                           "shop.example.com/contact.php_for_203.0.113.9"])
@@ -446,7 +404,7 @@ class EximIntegrationTest(SmtpguardTestCase):
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
             s.sendmail("a@shop.example.com", ["x@example.net"], self.message("direct"))
         self.assertTrue(wait_for(lambda: self.submitted(server, "direct") is not None, 40),
-                        self.exim_log(work))
+                        exim_log(work))
         return text
 
     def test_passwd_client_mode_with_every_awkward_character(self):

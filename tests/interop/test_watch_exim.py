@@ -17,18 +17,10 @@ import subprocess
 import threading
 import unittest
 
-from harness import SmtpguardTestCase, free_port, run, wait_for
+from harness import (EXIM, EXIM_PRIVATE_MAIN, EximDaemon, SmtpguardTestCase, exim_work_dir,
+                     wait_for)
 
-EXIM = shutil.which("exim4") or "/usr/sbin/exim4"
-
-CONF = """primary_hostname = exim.test
-spool_directory = {work}/spool
-log_file_path = {work}/log/%slog
-pid_file_path = {work}/exim.pid
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-exim_user = Debian-exim
+CONF = EXIM_PRIVATE_MAIN + """exim_user = Debian-exim
 exim_group = Debian-exim
 trusted_users = root
 never_users =
@@ -140,39 +132,13 @@ class WatchEximLogTest(SmtpguardTestCase):
     # ---- plumbing ----
 
     def start_exim(self, name):
-        work = os.path.join(self.tmp, name)
-        for d in ("spool", "log"):
-            os.makedirs(os.path.join(work, d))
-        run(["chown", "-R", "Debian-exim:Debian-exim", work])
-        os.chmod(work, 0o755)
+        work = exim_work_dir(os.path.join(self.tmp, name))
         conf = os.path.join(work, "exim.conf")
         with open(conf, "w") as f:
             f.write(CONF.replace("{work}", work))
-        port = free_port()
-        errlog = open(os.path.join(work, "stderr"), "w")
-        proc = subprocess.Popen([EXIM, "-C", conf, "-bdf", "-q30m", "-oX", str(port),
-                                 "-oP", os.path.join(work, "exim.pid")],
-                                stdout=errlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def stop():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            errlog.close()
-        self.addCleanup(stop)
-
-        def listening():
-            try:
-                with smtplib.SMTP("127.0.0.1", port, timeout=2):
-                    return True
-            except OSError:
-                return False
-        self.assertTrue(wait_for(listening, 20) and proc.poll() is None, "exim did not start")
-        self.conf, self.port, self.work = conf, port, work
+        exim = EximDaemon(conf, work)
+        self.addCleanup(exim.stop)
+        self.conf, self.port, self.work = conf, exim.port, work
         self.mainlog = os.path.join(work, "log", "mainlog")
 
     def log_text(self, path=None):

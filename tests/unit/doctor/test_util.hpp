@@ -11,25 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.hpp"
 #include "doctor/doctor.hpp"
 
 namespace sg::doctor::test {
 
-class TempDir {
+class TempDir : public sg::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sgdoctor.XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : sg::test::TempDir("sgdoctor") {}
 };
 
 // Writes `text` to root/rel (parents created) with `mode`; returns the path.

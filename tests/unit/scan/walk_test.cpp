@@ -2,8 +2,11 @@
 // symlinks (loops, out of the tree, aliases), odd names, chunked reading of
 // large files, thread counts, and git history through libgit2 (repositories
 // made with the git program).
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -165,14 +168,60 @@ TEST(Walk, OddNamesAreScannedEscapedAndWarnedAbout) {
   EXPECT_FALSE(has_warning(r, (t.root() / "back\\\\slash").string(), "odd name"));
 }
 
-TEST(Walk, UnreadableFilesAreWarnings) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads every file (the interop test uses uid 65534)";
+// Walks `root` (an unreadable locked/.env and closed/ dir, a readable
+// open/.env) as the calling user: 0 when the one readable finding is found
+// and both unreadable places are warnings, else which check failed.
+int walk_unreadable(const fs::path& root) {
+  WalkResult r;
+  try {
+    WalkOptions opts;
+    opts.jobs = 1;
+    r = run({root}, opts);
+  } catch (...) {
+    return 10;
+  }
+  if (r.findings.size() != 1 || r.findings[0].path != (root / "open/.env").string()) return 11;
+  if (!has_warning(r, (root / "locked/.env").string(), "unreadable: Permission denied")) return 12;
+  if (!has_warning(r, (root / "closed").string(), "unreadable: Permission denied")) return 13;
+  return 0;
+}
+
+TEST(Walk, UnreadableFilesAndDirectoriesAreWarnings) {
   TempTree t;
-  auto p = t.write("locked/.env", kLine);
-  ::chmod(p.c_str(), 0);
-  auto r = run({t.root()});
-  EXPECT_TRUE(r.findings.empty());
-  EXPECT_TRUE(has_warning(r, p.string(), "unreadable: Permission denied"));
+  ::chmod(t.root().c_str(), 0755);  // uid 65534 must get in
+  t.write("open/.env", kLine);
+  t.write("closed/.env", kLine);
+  auto locked = t.write("locked/.env", kLine);
+  ::chmod((t.root() / "open").c_str(), 0755);
+  ::chmod((t.root() / "open/.env").c_str(), 0644);
+  ::chmod((t.root() / "locked").c_str(), 0755);
+  ::chmod(locked.c_str(), 0);
+  ::chmod((t.root() / "closed").c_str(), 0);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(walk_unreadable(t.root()), 0);
+    ::chmod((t.root() / "closed").c_str(), 0755);  // so that TempTree can remove it
+    return;
+  }
+  // Root reads everything: walk in a child that is uid/gid 65534 (nobody),
+  // as relay/control_test does, and read its verdict from the exit status.
+  scanner();  // compiled here, not in the child
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(4);
+    ::_exit(walk_unreadable(t.root()));
+  }
+  int status = -1;
+  for (int i = 0; i < 600 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) ::usleep(50'000);
+  if (::waitpid(pid, &status, WNOHANG) == 0) {  // 30 s: hung
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "the walk as uid 65534 did not finish in 30 s";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "child died: status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "4: cannot drop to 65534, 10: walk failed, 11: findings, 12: no warning for the "
+         "unreadable file, 13: none for the unreadable directory";
 }
 
 TEST(Walk, SpecialFilesAreIgnoredWithoutBlocking) {

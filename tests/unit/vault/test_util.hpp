@@ -10,27 +10,15 @@
 #include <string_view>
 
 #include "base/file.hpp"
+#include "common/temp_dir.hpp"
 #include "config/config.hpp"
 #include "vault/vault.hpp"
 
 namespace sg::vault::test {
 
-class TempDir {
+class TempDir : public sg::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sgvault.XXXXXX").string();
-    char* made = ::mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : sg::test::TempDir("sgvault") {}
 };
 
 // A readable descriptor that yields `text` then EOF (the caller's to close).
