@@ -10,6 +10,7 @@
 namespace sg::monitor {
 namespace {
 
+using detail::fnv1a;
 using detail::IdentityState;
 using detail::kNone;
 using detail::Outcomes;
@@ -19,7 +20,6 @@ using Act = config::DetectAction;
 constexpr std::int64_t kMaxTime = 100'000'000'000;  // as in detect_event.cpp
 constexpr std::int64_t kRearm = 600;                // an action fires again after 10 quiet minutes
 constexpr std::int64_t kDistinctMinutes = 10;
-constexpr std::size_t kMaxSenders = 64;               // per identity, most recent kept
 constexpr std::size_t kMaxSenderLength = 254;         // RFC 5321 path limit; longer is not stored
 constexpr std::size_t kMaxRecipients = 4096;          // per identity; beyond: each counts as new
 constexpr std::size_t kMaxRecipientsTotal = 1 << 20;  // over all identities (~50 MB)
@@ -28,66 +28,105 @@ constexpr std::int64_t kMaxBackfillHours = 24 * 8;    // silent hours learned as
 
 // Client text in one-line messages: no control bytes, ASCII only (so JSON
 // and logs never see invalid UTF-8 from us), bounded.
-std::string printable(std::string_view s, std::size_t max = 120) {
-  std::string out;
+void append_printable(std::string& out, std::string_view s, std::size_t max = 120) {
   for (char c : s.substr(0, std::min(s.size(), max))) {
     auto u = static_cast<unsigned char>(c);
     out += (u < 0x20 || u >= 0x7f) ? '?' : c;
   }
   if (s.size() > max) out += "...";
+}
+
+std::string printable(std::string_view s, std::size_t max = 120) {
+  std::string out;
+  append_printable(out, s, max);
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
+void assign_lower(std::string& out, std::string_view s) {
+  out.assign(s);
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u >= 'A' && u <= 'Z') u = static_cast<unsigned char>(u - 'A' + 'a');
-    h = (h ^ u) * 1099511628211ull;
-  }
-  return h;
 }
 
 std::int64_t clamp_time(std::int64_t t) {
   return std::clamp<std::int64_t>(t, 0, kMaxTime);
 }
 
+// What fire() needs to know before deciding whether an action is new.
+struct Fire {
+  std::string_view detector;  // "rate", "recipients", ...
+  Act action;
+  Scope scope;
+  std::string_view subject;
+  Severity severity;
+  std::int64_t until = 0;  // block: end of the block
+};
+
+std::int64_t deadline(const State::Active& a) {
+  return a.action.until > 0 ? a.action.until : a.last_true + kRearm;
+}
+
 // Records an action unless the same (detector, scope, subject) is active, in
-// which case only refreshes it. Returns whether it fired.
-// The message is made only when the action fires: while a condition holds
-// every event re-checks it, and formatting each time was most of the cost
-// of replaying a large Exim log.
+// which case only refreshes it. While a condition holds every event re-checks
+// it, so that path builds nothing: the key goes into a reused buffer and the
+// Action and its message are made only when the action fires.
 template <class MakeMessage>
-void fire(State& st, std::vector<Action>& out, Action a, MakeMessage&& make_message) {
-  a.subject = printable(a.subject);
-  std::string key = a.detector + '\n' + std::string(to_string(a.scope)) + '\n' + a.subject;
-  auto it = st.active.find(key);
-  if (it != st.active.end()) {
-    it->second.last_true = std::max(it->second.last_true, a.time);
+void fire(State& st, std::vector<Action>& out, const Fire& f, std::int64_t now,
+          MakeMessage&& make_message, detail::ActiveRef* ref = nullptr) {
+  if (ref != nullptr && ref->entry != nullptr && ref->epoch == st.active_epoch) {
+    ref->entry->last_true = std::max(ref->entry->last_true, now);
     return;
   }
+  std::string& key = st.key;
+  key.assign(f.detector);
+  key += '\n';
+  key += to_string(f.scope);
+  key += '\n';
+  const std::size_t subject_at = key.size();
+  append_printable(key, f.subject);
+  auto it = st.active.find(std::string_view(key));
+  if (it != st.active.end()) {
+    it->second.last_true = std::max(it->second.last_true, now);
+    if (ref != nullptr) *ref = {&it->second, st.active_epoch};
+    return;
+  }
+  Action a{std::string(f.detector),
+           f.action,
+           f.scope,
+           key.substr(subject_at),
+           f.severity,
+           {},
+           now,
+           f.until};
   a.message = printable(make_message(), 300);
   if (a.severity == Severity::warning && a.action != Act::alert) a.severity = Severity::critical;
   // Bounded like everything else; past the bound an action is still
   // reported, only not deduplicated.
-  if (st.active.size() < 4 * std::size_t(st.config.max_subjects) + 64)
-    st.active.emplace(std::move(key), State::Active{a, a.time});
+  if (st.active.size() < 4 * std::size_t(st.config.max_subjects) + 64) {
+    State::Active entry{a, now};
+    st.next_expiry = std::min(st.next_expiry, deadline(entry));
+    auto added = st.active.emplace(key, std::move(entry)).first;
+    if (ref != nullptr) *ref = {&added->second, st.active_epoch};
+  }
   out.push_back(std::move(a));
 }
 
+// Ends actions whose block is over or whose condition has been false for
+// kRearm seconds; walks the table only when one may be due.
 void expire(State& st, std::int64_t now) {
+  if (now < st.next_expiry) return;
+  std::int64_t next = INT64_MAX;
   for (auto it = st.active.begin(); it != st.active.end();) {
-    const auto& [action, last_true] = it->second;
-    bool over = action.until > 0 ? now >= action.until : now - last_true >= kRearm;
-    it = over ? st.active.erase(it) : std::next(it);
+    std::int64_t due = deadline(it->second);
+    if (now >= due) {
+      it = st.active.erase(it);
+      ++st.active_epoch;
+    } else {
+      next = std::min(next, due);
+      ++it;
+    }
   }
+  st.next_expiry = next;
 }
 
 void learn_sample(detail::Slot& s, float messages, float distinct) {
@@ -117,9 +156,26 @@ void roll_hour(IdentityState& id, std::int64_t hour) {
   id.cap_messages = id.cap_distinct = -1;
 }
 
+// A limit and why it is what it is; the reason is text only when an
+// action fires (it is computed on every event).
 struct Limit {
+  enum class From { hard, learned, floor };
   double value;
-  std::string why;
+  From from;
+  std::uint32_t hard, floor;
+  double factor;
+  float learned;
+  std::string why() const {
+    switch (from) {
+      case From::hard:
+        return fmt::format("hard limit {}", hard);
+      case From::learned:
+        return fmt::format("{} x usual {:.1f}", factor, learned);
+      case From::floor:
+        break;
+    }
+    return fmt::format("floor {}", floor);
+  }
 };
 
 // max(floor, factor x learned) but at most hard; learned is the largest of
@@ -131,16 +187,17 @@ Limit limit_for(const IdentityState& id, std::int64_t now, float detail::Slot::*
   for (std::size_t k : {(h + 23) % 24, h, (h + 1) % 24})
     if (id.baseline[k].samples > 0) learned = std::max(learned, id.baseline[k].*field);
   double scaled = factor * learned;
-  if (hard < floor || (hard < scaled)) return {double(hard), fmt::format("hard limit {}", hard)};
-  if (scaled > floor) return {scaled, fmt::format("{} x usual {:.1f}", factor, learned)};
-  return {double(floor), fmt::format("floor {}", floor)};
+  if (hard < floor || (hard < scaled))
+    return {double(hard), Limit::From::hard, hard, floor, factor, learned};
+  if (scaled > floor) return {scaled, Limit::From::learned, hard, floor, factor, learned};
+  return {double(floor), Limit::From::floor, hard, floor, factor, learned};
 }
 
 class Engine {
  public:
   Engine(State& st, std::vector<Action>& out, std::int64_t now) : st_(st), out_(out), now_(now) {}
 
-  IdentityState& identity(const std::string& name) {
+  IdentityState& identity(std::string_view name) {
     bool created = false;
     auto& id = st_.identities.touch(name, created, [&](const IdentityState& gone) {
       st_.tracked_recipients -= std::min(st_.tracked_recipients, gone.recipients.size());
@@ -183,17 +240,11 @@ class Engine {
   void throttled(const Event& e) {
     if (!st_.config.throttle.enabled) return;
     bool quota = e.kind == EventKind::quota_exceeded;
-    std::string subject = e.upstream.empty() ? "(unknown)" : e.upstream;
+    std::string_view subject = e.upstream.empty() ? std::string_view("(unknown)") : e.upstream;
     fire(st_, out_,
-         {quota ? "quota" : "throttle",
-          st_.config.throttle.action,
-          Scope::upstream,
-          subject,
-          quota ? Severity::critical : Severity::warning,
-          {},
-          now_,
-          0},
-         [&] {
+         {quota ? "quota" : "throttle", st_.config.throttle.action, Scope::upstream, subject,
+          quota ? Severity::critical : Severity::warning},
+         now_, [&] {
            return fmt::format("upstream {}: {}: {}", printable(subject),
                               quota ? "daily sending quota used up" : "sending rate throttled",
                               printable(e.rule));
@@ -213,15 +264,9 @@ class Engine {
     r.failures.clear();
     bool block = c.action == Act::block;
     fire(st_, out_,
-         {"auth",
-          c.action,
-          Scope::remote,
-          e.remote,
-          Severity::warning,
-          {},
-          now_,
+         {"auth", c.action, Scope::remote, e.remote, Severity::warning,
           block ? now_ + c.block_seconds : 0},
-         [&] {
+         now_, [&] {
            return fmt::format("{}: {} failed AUTH attempts within {} s{}", printable(e.remote),
                               c.max_failures, c.window_seconds,
                               block ? fmt::format("; blocked for {} s", c.block_seconds) : "");
@@ -229,7 +274,7 @@ class Engine {
   }
 
  private:
-  void rate(IdentityState& id, const std::string& name) {
+  void rate(IdentityState& id, std::string_view name) {
     std::int64_t minute = now_ / 60;
     id.messages.add(minute, 1);
     // Sliding minute: this minute plus the part of the previous one still
@@ -244,55 +289,45 @@ class Engine {
     if (count <= lim.value) return;
     id.cap_messages =
         id.cap_messages < 0 ? float(lim.value) : std::min(id.cap_messages, float(lim.value));
-    fire(st_, out_, {"rate", c.action, Scope::identity, name, Severity::warning, {}, now_, 0}, [&] {
+    fire(st_, out_, {"rate", c.action, Scope::identity, name, Severity::warning}, now_, [&] {
       return fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
-                         printable(name), count, lim.value, lim.why);
+                         printable(name), count, lim.value, lim.why());
     });
   }
 
   void new_sender(IdentityState& id, const Event& e) {
     if (e.sender.empty() || e.sender == "<>" || e.sender.size() > kMaxSenderLength) return;
-    std::string s = lower(e.sender);
-    auto it = std::find(id.senders.begin(), id.senders.end(), s);
-    if (it != id.senders.end()) {
-      std::rotate(it, it + 1, id.senders.end());  // most recent last
+    std::string& s = st_.text;  // lower-cased sender; stored only when new
+    assign_lower(s, e.sender);
+    const std::uint64_t h = fnv1a(s);
+    if (auto* known = id.senders.find(h, s)) {
+      id.senders.use(*known);
       return;
     }
     const auto& c = st_.config.new_sender;
     if (c.enabled && now_ - id.first_seen >= std::int64_t(c.learning_seconds))
-      fire(st_, out_,
-           {"new_sender", c.action, Scope::identity, e.identity, Severity::warning, {}, now_, 0},
-           [&] {
+      fire(st_, out_, {"new_sender", c.action, Scope::identity, e.identity, Severity::warning},
+           now_, [&] {
              return fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
                                 printable(s));
            });
-    if (id.senders.size() >= kMaxSenders) id.senders.erase(id.senders.begin());
-    id.senders.push_back(std::move(s));
+    id.senders.add(h, s);
   }
 
   void distinct(IdentityState& id, const Event& e) {
     if (e.recipients.empty()) return;
     std::int64_t minute = std::max(now_ / 60, id.distinct.head == kNone ? 0 : id.distinct.head);
     if (id.distinct.head != kNone && minute > id.distinct.head) {
-      for (auto it = id.recipients.begin(); it != id.recipients.end();) {
-        if (it->second <= minute - kDistinctMinutes) {
-          it = id.recipients.erase(it);
-          --st_.tracked_recipients;
-        } else {
-          ++it;
-        }
-      }
+      // Forget addresses last seen 10 or more minutes ago.
+      std::size_t gone = id.recipients.expire(minute - kDistinctMinutes + 1);
+      st_.tracked_recipients -= std::min(st_.tracked_recipients, gone);
     }
     id.distinct.advance(minute);
     for (const auto& r : e.recipients) {
       std::uint64_t h = fnv1a(r);
-      auto it = id.recipients.find(h);
-      if (it != id.recipients.end()) {
-        it->second = minute;
-        continue;
-      }
+      if (id.recipients.refresh(h, minute)) continue;
       if (id.recipients.size() < kMaxRecipients && st_.tracked_recipients < kMaxRecipientsTotal) {
-        id.recipients.emplace(h, minute);
+        id.recipients.insert(h, minute);
         ++st_.tracked_recipients;
       }
       id.distinct.add(minute, 1);  // new (or not tracked: counted as new)
@@ -306,16 +341,15 @@ class Engine {
     if (count <= lim.value) return;
     id.cap_distinct =
         id.cap_distinct < 0 ? float(lim.value) : std::min(id.cap_distinct, float(lim.value));
-    fire(st_, out_,
-         {"recipients", c.action, Scope::identity, e.identity, Severity::warning, {}, now_, 0},
+    fire(st_, out_, {"recipients", c.action, Scope::identity, e.identity, Severity::warning}, now_,
          [&] {
            return fmt::format(
                "identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
-               printable(e.identity), count, lim.value, lim.why);
+               printable(e.identity), count, lim.value, lim.why());
          });
   }
 
-  void ratios(const Outcomes& o, Scope scope, const std::string& subject, Act high_action) {
+  void ratios(Outcomes& o, Scope scope, std::string_view subject, Act high_action) {
     const auto& c = st_.config.bounces;
     if (!c.enabled) return;
     double delivered = double(o.delivered.sum()), bounced = double(o.bounced.sum());
@@ -325,30 +359,36 @@ class Engine {
     if (final_count >= c.min_volume && final_count > 0) {
       double ratio = bounced / final_count;
       if (ratio >= c.pause_ratio)
-        fire(st_, out_,
-             {"bounces_high", high_action, scope, subject, Severity::critical, {}, now_, 0}, [&] {
-               return fmt::format(
-                   "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (limit {:.1f}%; SES "
-                   "reviews accounts at 5%)",
-                   who(), 100 * ratio, final_count, 100 * c.pause_ratio);
-             });
+        fire(
+            st_, out_, {"bounces_high", high_action, scope, subject, Severity::critical}, now_,
+            [&] {
+              return fmt::format(
+                  "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (limit {:.1f}%; SES "
+                  "reviews accounts at 5%)",
+                  who(), 100 * ratio, final_count, 100 * c.pause_ratio);
+            },
+            &o.refs[0]);
       else if (ratio >= c.alert_ratio)
-        fire(st_, out_, {"bounces", Act::alert, scope, subject, Severity::warning, {}, now_, 0},
-             [&] {
-               return fmt::format(
-                   "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (alert at {:.1f}%)", who(),
-                   100 * ratio, final_count, 100 * c.alert_ratio);
-             });
+        fire(
+            st_, out_, {"bounces", Act::alert, scope, subject, Severity::warning}, now_,
+            [&] {
+              return fmt::format(
+                  "{}: {:.1f}% of {:.0f} recipients bounced in 24 h (alert at {:.1f}%)", who(),
+                  100 * ratio, final_count, 100 * c.alert_ratio);
+            },
+            &o.refs[1]);
     }
     double attempts = final_count + deferred;
     if (attempts >= c.min_volume && attempts > 0 && deferred / attempts >= c.deferral_alert_ratio)
-      fire(st_, out_, {"deferrals", Act::alert, scope, subject, Severity::warning, {}, now_, 0},
-           [&] {
-             return fmt::format(
-                 "{}: {:.1f}% of {:.0f} delivery attempts deferred in 24 h (alert at "
-                 "{:.1f}%)",
-                 who(), 100 * deferred / attempts, attempts, 100 * c.deferral_alert_ratio);
-           });
+      fire(
+          st_, out_, {"deferrals", Act::alert, scope, subject, Severity::warning}, now_,
+          [&] {
+            return fmt::format(
+                "{}: {:.1f}% of {:.0f} delivery attempts deferred in 24 h (alert at "
+                "{:.1f}%)",
+                who(), 100 * deferred / attempts, attempts, 100 * c.deferral_alert_ratio);
+          },
+          &o.refs[2]);
   }
 
   State& st_;
@@ -405,9 +445,14 @@ std::vector<Action> Detectors::tick(std::int64_t now) {
 }
 
 std::vector<Action> Detectors::active() const {
+  std::vector<const std::pair<const std::string, State::Active>*> entries;
+  entries.reserve(state_->active.size());
+  for (const auto& entry : state_->active) entries.push_back(&entry);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
   std::vector<Action> out;
-  out.reserve(state_->active.size());
-  for (const auto& [key, a] : state_->active) out.push_back(a.action);
+  out.reserve(entries.size());
+  for (const auto* entry : entries) out.push_back(entry->second.action);
   return out;
 }
 

@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kFormat = "smtpguard-detect-baseline";
 constexpr std::size_t kMaxName = 512;
-constexpr std::size_t kMaxSenders = 64;  // as in detect.cpp
+constexpr std::size_t kMaxSenders = detail::Senders::kMax;
 
 // Names and senders may come from Exim logs as raw bytes; the JSON we hand
 // out must dump without throwing, so entries that are not UTF-8 are left out.
@@ -49,13 +49,14 @@ bool number_array(const nlohmann::json& j, const char* key, std::array<float, 24
 nlohmann::json Detectors::to_json() const {
   nlohmann::json ids = nlohmann::json::array();
   // Least recent first, so loading in order rebuilds the same LRU order.
-  for (const auto& [name, id] : state_->identities.entries()) {
-    if (!valid_utf8(name)) continue;
+  state_->identities.each([&](const std::string& name, const detail::IdentityState& id) {
+    if (!valid_utf8(name)) return;
     nlohmann::json messages = nlohmann::json::array(), distinct = nlohmann::json::array(),
                    samples = nlohmann::json::array();
     nlohmann::json senders = nlohmann::json::array();
-    for (const auto& s : id.senders)
-      if (valid_utf8(s)) senders.push_back(s);
+    id.senders.each([&](const auto& s) {
+      if (valid_utf8(s.address)) senders.push_back(s.address);
+    });
     for (const auto& s : id.baseline) {
       messages.push_back(s.messages);
       distinct.push_back(s.distinct);
@@ -67,7 +68,7 @@ nlohmann::json Detectors::to_json() const {
                    {"distinct", std::move(distinct)},
                    {"samples", std::move(samples)},
                    {"senders", std::move(senders)}});
-  }
+  });
   return {{"format", kFormat}, {"version", 1}, {"identities", std::move(ids)}};
 }
 
@@ -109,7 +110,8 @@ Result<void> Detectors::from_json(const nlohmann::json& saved) {
     for (const auto& s : *senders) {
       if (!s.is_string() || s.get_ref<const std::string&>().size() > kMaxName)
         return bad(where + ": bad sender");
-      id.senders.push_back(s.get<std::string>());
+      const auto& address = s.get_ref<const std::string&>();
+      id.senders.add(detail::fnv1a(address), address);
     }
   }
   state_->identities = std::move(fresh);

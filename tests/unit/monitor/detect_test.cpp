@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "monitor/detect_state.hpp"  // the bounded containers, tested directly below
 
 namespace sg::monitor {
 namespace {
@@ -434,6 +438,78 @@ TEST(DetectAction, ToJson) {
   EXPECT_EQ(to_json(a), nlohmann::json::parse(R"({"detector":"rate","action":"hold",
       "scope":"identity","subject":"shop","severity":"critical","message":"m","time":5,
       "until":0})"));
+}
+
+// ------------------------------------------------- internal containers
+// The containers behind the detectors, against plain models: a key map for
+// the recipient set, a most-recent-last list for senders, a full re-sum for
+// the rings.
+
+TEST(DetectState, RecentSetMatchesAMapModel) {
+  std::mt19937_64 rng(7);
+  detail::RecentSet set;
+  std::map<std::uint64_t, std::int64_t> model;
+  std::int64_t stamp = 0;
+  for (int step = 0; step < 200000; ++step) {
+    // Few distinct keys, many sharing low bits, so probe runs collide.
+    std::uint64_t key = (rng() % 3000) << (step % 2 ? 0 : 40);
+    int op = static_cast<int>(rng() % 10);
+    if (op < 7) {
+      bool present = set.refresh(key, stamp);
+      ASSERT_EQ(present, model.count(key) == 1);
+      if (!present) set.insert(key, stamp);
+      model[key] = stamp;
+    } else if (op < 9) {
+      stamp += static_cast<std::int64_t>(rng() % 3);
+    } else {
+      std::int64_t keep = stamp - static_cast<std::int64_t>(rng() % 20);
+      std::size_t gone = std::erase_if(model, [&](const auto& kv) { return kv.second < keep; });
+      ASSERT_EQ(set.expire(keep), gone);
+    }
+    ASSERT_EQ(set.size(), model.size());
+  }
+  EXPECT_EQ(set.expire(stamp + 1), model.size());
+  EXPECT_EQ(set.size(), 0u);
+}
+
+TEST(DetectState, SendersKeepTheMostRecentlyUsed) {
+  std::mt19937_64 rng(11);
+  detail::Senders senders;
+  std::vector<std::string> model;  // most recent last, as before the table
+  for (int step = 0; step < 50000; ++step) {
+    std::string address = "s" + std::to_string(rng() % 150) + "@example.com";
+    std::uint64_t h = detail::fnv1a(address);
+    auto* found = senders.find(h, address);
+    auto it = std::find(model.begin(), model.end(), address);
+    ASSERT_EQ(found != nullptr, it != model.end());
+    if (found) {
+      senders.use(*found);
+      std::rotate(it, it + 1, model.end());
+    } else {
+      senders.add(h, address);
+      if (model.size() >= detail::Senders::kMax) model.erase(model.begin());
+      model.push_back(address);
+    }
+  }
+  std::vector<std::string> order;
+  senders.each([&](const auto& e) { order.push_back(e.address); });
+  EXPECT_EQ(order, model);
+}
+
+TEST(DetectState, RingTotalIsTheSumOfItsUnits) {
+  std::mt19937_64 rng(3);
+  detail::Ring<24> ring;
+  std::int64_t unit = 1000;
+  for (int step = 0; step < 20000; ++step) {
+    unit += static_cast<std::int64_t>(rng() % 100 == 0 ? rng() % 40 : rng() % 2);
+    std::int64_t at = unit - static_cast<std::int64_t>(rng() % 30);  // sometimes too old
+    ring.add(at, rng() % 50 == 0 ? UINT32_MAX : static_cast<std::uint32_t>(rng() % 5));
+    std::uint64_t sum = 0;
+    for (std::uint32_t x : ring.v) sum += x;
+    ASSERT_EQ(ring.sum(), sum);
+    ASSERT_EQ(ring.sum(3),
+              std::uint64_t(ring.at(ring.head)) + ring.at(ring.head - 1) + ring.at(ring.head - 2));
+  }
 }
 
 }  // namespace
