@@ -2,7 +2,7 @@
 BUILD_PACKAGES="build-essential cmake pkg-config libsodium-dev libssl-dev libasio-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev openssl
   ca-certificates libsystemd-dev libhyperscan-dev libgit2-dev libcpp-httplib-dev
-  libcurl4-openssl-dev"
+  libcurl4-openssl-dev libxxhash-dev"
 # Test peers and test tooling: GoogleTest, clang 14 + libFuzzer runtime, real SMTP peers.
 TEST_PACKAGES="libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   python3 python3-aiosmtpd swaks msmtp php-cli libphp-phpmailer iproute2 util-linux

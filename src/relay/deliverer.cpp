@@ -450,11 +450,14 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
   const bool done = delivery::finished(env);
   auto record = [&] {
     if (done) {
-      if (auto r = spool_.remove(id, false); !r)
+      if (auto r = spool_.remove(id, false); !r) {  // which clears the mark too
         spdlog::error("cannot remove {}: {}", id, r.error().message);
-    } else if (auto r = spool_.update_envelope(env); !r) {
-      spdlog::error("cannot record the state of {}: {}", id, r.error().message);
+        spool_.clear_in_flight(id);
+      }
+      return true;
     }
+    if (auto r = spool_.update_envelope(env); !r)
+      spdlog::error("cannot record the state of {}: {}", id, r.error().message);
     spool_.clear_in_flight(id);
     return true;
   };

@@ -9,7 +9,7 @@
 //   queue/   committed messages, one file per id
 //   hold/    committed messages that must not go out until released
 //   corrupt/ damaged files found at open, moved aside (never deleted)
-//   active/  empty "in flight" markers of the deliverer (see mark_in_flight)
+//   active/  "in flight" marks of the deliverer (see mark_in_flight)
 // Trust: queue files are local but may be torn by a crash or damaged on
 // disk; decode treats them as untrusted bytes (checksums, strict limits,
 // clean Errc::corrupt/unsupported errors, never a half-parsed message).
@@ -76,9 +76,11 @@ std::string_view to_string(RecipientState state);
 inline constexpr std::size_t kIdLength = 16;
 bool is_valid_id(std::string_view id);
 
-// Queue file format version 1 (all integers big-endian):
-//   "SGQ1" | u32 n | envelope JSON (n bytes) | BLAKE2b-256 of all before
-//   | u64 d | data (d bytes) | BLAKE2b-256 of all before
+// Queue file format version 2 (all integers big-endian):
+//   "SGQ2" | u32 n | envelope JSON (n bytes) | XXH3-128 of all before
+//   | u64 d | data (d bytes) | XXH3-128 of all before
+// Version 1 ("SGQ1", BLAKE2b-256 instead of XXH3-128) is still read, so a
+// queue written by an older build is delivered after an upgrade.
 // The first checksum lets decode_envelope_only verify a listing without
 // reading the body; the second covers the whole file, so a torn or damaged
 // file is always detected. Strings that are not valid UTF-8 are stored as
@@ -203,6 +205,8 @@ class Spool {
   // gone out: the next delivery may be a duplicate (logged as such). Marks
   // are not fsync'd: they survive a killed process (the page cache does),
   // not necessarily a power loss, and they never decide whether mail goes.
+  // A mark is active/ID, a hard link to queue/ID (an empty file where a link
+  // cannot be made); remove() clears it too.
   Result<void> mark_in_flight(std::string_view id);
   void clear_in_flight(std::string_view id);
   bool in_flight(std::string_view id) const;

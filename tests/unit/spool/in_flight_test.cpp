@@ -5,6 +5,7 @@
 // let an id reach outside active/.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,7 +35,7 @@ std::size_t entries(const fs::path& dir) {
   return n;
 }
 
-TEST(InFlight, MarkCreatesAnEmptyPrivateFileUnderActive) {
+TEST(InFlight, MarkIsAHardLinkToTheQueueFileUnderActive) {
   TempDir t;
   auto spool = open_spool(t.path / "spool");
   ASSERT_TRUE(spool);
@@ -47,7 +48,9 @@ TEST(InFlight, MarkCreatesAnEmptyPrivateFileUnderActive) {
   EXPECT_TRUE(spool->in_flight(*id));
   const fs::path marker = t.path / "spool/active" / *id;
   ASSERT_TRUE(fs::is_regular_file(marker));
-  EXPECT_EQ(fs::file_size(marker), 0u);
+  // The same inode as the queue file: no inode is created per delivery.
+  EXPECT_TRUE(fs::equivalent(marker, t.path / "spool/queue" / *id));
+  EXPECT_EQ(fs::hard_link_count(marker), 2u);
   EXPECT_EQ(file_mode(marker), 0600u);
   // Marking again is harmless, and the message itself is untouched.
   EXPECT_TRUE(spool->mark_in_flight(*id).ok());
@@ -145,6 +148,54 @@ TEST(InFlight, InvalidIdsAreRefusedAndTouchNothing) {
   // A marker planted under a name that is not an id is not reported.
   std::ofstream(t.path / "spool/active/not-an-id").put('\n');
   EXPECT_FALSE(spool->in_flight("not-an-id"));
+}
+
+TEST(InFlight, WithoutAQueueFileTheMarkIsAnEmptyFile) {
+  TempDir t;
+  auto spool = open_spool(t.path / "spool");
+  ASSERT_TRUE(spool);
+  const std::string id = "0123456789abcdef";
+  ASSERT_TRUE(spool->mark_in_flight(id).ok());
+  EXPECT_TRUE(spool->in_flight(id));
+  EXPECT_EQ(fs::file_size(t.path / "spool/active" / id), 0u);
+  spool->clear_in_flight(id);
+  EXPECT_FALSE(spool->in_flight(id));
+}
+
+TEST(InFlight, RemoveClearsTheMarkAndFreesTheFile) {
+  TempDir t;
+  auto spool = open_spool(t.path / "spool");
+  ASSERT_TRUE(spool);
+  auto id = spool->commit_sync(message("gone\r\n"));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(spool->mark_in_flight(*id).ok());
+  ASSERT_TRUE(spool->remove(*id, false).ok());
+  EXPECT_FALSE(spool->in_flight(*id));
+  EXPECT_EQ(entries(t.path / "spool/active"), 0u);
+}
+
+// A mark whose message is gone would keep the deleted message's blocks:
+// the owner's recovery removes it, and keeps marks of messages still queued.
+TEST(InFlight, RecoveryRemovesMarksOfMessagesThatAreGone) {
+  TempDir t;
+  std::string kept;
+  {
+    auto spool = open_spool(t.path / "spool");
+    ASSERT_TRUE(spool);
+    auto a = spool->commit_sync(message("a\r\n"));
+    auto b = spool->commit_sync(message("b\r\n"));
+    ASSERT_TRUE(a.ok() && b.ok());
+    kept = *a;
+    ASSERT_TRUE(spool->mark_in_flight(*a).ok());
+    ASSERT_TRUE(spool->mark_in_flight(*b).ok());
+    // Gone the way an older build removed delivered mail: the mark stays.
+    ASSERT_EQ(::unlink((t.path / "spool/queue" / *b).c_str()), 0);
+    std::ofstream(t.path / "spool/active/not-an-id");
+  }
+  auto spool = open_spool(t.path / "spool");
+  ASSERT_TRUE(spool);
+  EXPECT_TRUE(spool->in_flight(kept));
+  EXPECT_EQ(entries(t.path / "spool/active"), 1u);
 }
 
 }  // namespace
