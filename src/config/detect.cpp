@@ -118,6 +118,20 @@ void check_hard(const TableReader& r, std::string_view hard_key, std::uint32_t h
 
 using A = DetectAction;
 
+// [detect.rate] and [detect.recipients]: a learned limit (factor x usual)
+// kept between a floor and a hard cap.
+void read_limit(const TableReader& r, std::string_view floor_key, std::string_view hard_key,
+                bool& enabled, DetectAction& action, std::uint32_t& floor, double& factor,
+                std::uint32_t& hard) {
+  r.allow_only({"enabled", "action", floor_key, "factor", hard_key});
+  read_enabled(r, enabled);
+  read_action(r, "action", {A::alert, A::hold, A::pause}, action);
+  read_count(r, floor_key, floor);
+  read_factor(r, factor);
+  read_count(r, hard_key, hard);
+  check_hard(r, hard_key, hard, floor_key, floor);
+}
+
 }  // namespace
 
 Detect read_detect(const TableReader& top) {
@@ -130,26 +144,12 @@ Detect read_detect(const TableReader& top) {
     std::string path = "detect." + std::string(name);
     return TableReader(*t, path, "[" + path + "]", top.file());
   };
-  if (auto r = sub("rate")) {
-    r->allow_only({"enabled", "action", "floor_per_minute", "factor", "hard_per_minute"});
-    read_enabled(*r, d.rate.enabled);
-    read_action(*r, "action", {A::alert, A::hold, A::pause}, d.rate.action);
-    read_count(*r, "floor_per_minute", d.rate.floor_per_minute);
-    read_factor(*r, d.rate.factor);
-    read_count(*r, "hard_per_minute", d.rate.hard_per_minute);
-    check_hard(*r, "hard_per_minute", d.rate.hard_per_minute, "floor_per_minute",
-               d.rate.floor_per_minute);
-  }
-  if (auto r = sub("recipients")) {
-    r->allow_only({"enabled", "action", "floor_per_10min", "factor", "hard_per_10min"});
-    read_enabled(*r, d.recipients.enabled);
-    read_action(*r, "action", {A::alert, A::hold, A::pause}, d.recipients.action);
-    read_count(*r, "floor_per_10min", d.recipients.floor_per_10min);
-    read_factor(*r, d.recipients.factor);
-    read_count(*r, "hard_per_10min", d.recipients.hard_per_10min);
-    check_hard(*r, "hard_per_10min", d.recipients.hard_per_10min, "floor_per_10min",
-               d.recipients.floor_per_10min);
-  }
+  if (auto r = sub("rate"))
+    read_limit(*r, "floor_per_minute", "hard_per_minute", d.rate.enabled, d.rate.action,
+               d.rate.floor_per_minute, d.rate.factor, d.rate.hard_per_minute);
+  if (auto r = sub("recipients"))
+    read_limit(*r, "floor_per_10min", "hard_per_10min", d.recipients.enabled, d.recipients.action,
+               d.recipients.floor_per_10min, d.recipients.factor, d.recipients.hard_per_10min);
   if (auto r = sub("new_sender")) {
     r->allow_only({"enabled", "action", "learning"});
     read_enabled(*r, d.new_sender.enabled);

@@ -27,22 +27,6 @@
 namespace sg::monitor {
 namespace {
 
-// Control characters (and, for headers, non-ASCII) would let a client-chosen
-// subject forge header lines or syslog records.
-std::string one_line(std::string_view text, bool ascii_only) {
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f)
-      out += ' ';
-    else if (ascii_only && c >= 0x80)
-      out += '?';
-    else
-      out += static_cast<char>(c);
-  }
-  return out;
-}
-
 std::string suppressed_note(std::uint64_t suppressed) {
   if (suppressed == 0) return {};
   return " (" + std::to_string(suppressed) + " more alert" + (suppressed == 1 ? "" : "s") +
@@ -227,7 +211,10 @@ nlohmann::json alert_json(const AlertEvent& alert, std::uint64_t suppressed) {
 
 std::string alert_email(const AlertEvent& alert, std::uint64_t suppressed, const std::string& from,
                         const std::string& to, const std::string& message_id) {
-  std::string subject = one_line("[smtpguard " + alert.host + "] " + alert.title, true);
+  // Control characters (and in a header, non-ASCII) would let a
+  // client-chosen subject forge header lines.
+  std::string subject =
+      one_line("[smtpguard " + alert.host + "] " + alert.title, {.ascii_only = true});
   std::string body = alert.title + suppressed_note(suppressed) + "\n\n" + alert.detail + "\n\n" +
                      alert_json(alert, suppressed).dump(2) + "\n";
   std::string out = "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject +
@@ -310,7 +297,7 @@ std::vector<SinkOutcome> AlertSinks::send(const AlertEvent& alert) {
       case Sink::Kind::syslog:
         ::openlog("smtpguard", LOG_PID, LOG_MAIL);
         ::syslog(alert.severity == "critical" ? LOG_ALERT : LOG_WARNING, "%s",
-                 one_line("ALERT " + alert.title + suppressed_note(suppressed), false).c_str());
+                 one_line("ALERT " + alert.title + suppressed_note(suppressed)).c_str());
         break;
       case Sink::Kind::exec:
         o.error = run_program(sink->config.exec, alert_json(alert, suppressed).dump() + "\n",
