@@ -25,6 +25,9 @@ struct OneLineOptions {
 };
 void append_one_line(std::string& out, std::string_view text, const OneLineOptions& options = {});
 std::string one_line(std::string_view text, const OneLineOptions& options = {});
+// False when JSON text nests objects/arrays deeper than `limit`: checked
+// before nlohmann builds (and recursively dumps) untrusted JSON.
+bool json_nesting_within(std::string_view text, int limit);
 // Levenshtein distance, for did-you-mean suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // This machine's host name (gethostname), or "localhost" when it has none;

@@ -321,73 +321,48 @@ std::string smarthost(const std::vector<Logical>& lines) {
 
 ParseResult parse_exim_passwd_client(std::string_view text) {
   ParseResult out;
-  struct Item {
-    std::string key, data;
-    std::size_t begin = 0, end = 0, line = 0;
-    bool open = false;
-  } item;
-  auto finish = [&] {
-    if (!item.open) return;
-    item.open = false;
-    std::string data(trim(item.data));
-    wipe(item.data.data(), item.data.size());
+  auto is_comment = [](std::string_view s) { return s[0] == '#'; };  // even inside an entry
+  detail::for_each_continued_entry(text, is_comment, [&](const detail::ContinuedEntry& e) {
+    std::string_view s = e.first;
+    std::string key;
+    std::size_t i = 0;
+    if (s[0] == '"') {  // quoted key, Exim escapes (lsearch, spec 9.3)
+      for (i = 1; i < s.size() && s[i] != '"';) {
+        if (s[i] == '\\') {
+          i = exim_escape(s, i, key);
+        } else {
+          key += s[i++];
+        }
+      }
+      if (i < s.size()) ++i;
+    } else {
+      while (i < s.size() && s[i] != ':' && !is_blank(s[i])) key += s[i++];
+    }
+    while (i < s.size() && is_blank(s[i])) ++i;
+    if (i < s.size() && s[i] == ':') ++i;
+    std::string joined = std::string(s.substr(i)) + e.more;
+    std::string data(trim(joined));
+    wipe(joined.data(), joined.size());
     std::size_t colon = data.find(':');
     if (data.empty()) return;
     if (colon == std::string::npos || colon == 0) {
-      out.warnings.push_back(detail::at_line(item.line, "not host:user:password"));
+      out.warnings.push_back(detail::at_line(e.line, "not host:user:password"));
       wipe(data.data(), data.size());
       return;
     }
     Finding f;
     f.kind = "exim-passwd-client";
-    f.line = item.line;
-    f.host = item.key;
+    f.line = e.line;
+    f.host = key;
     f.username = data.substr(0, colon);
-    f.begin = item.begin;
-    f.end = item.end;
-    f.scrub_before =
-        "# " + item.key + ":" + f.username + ":<password moved to smtpguard vault entry ";
+    f.begin = e.begin;
+    f.end = e.end;
+    f.scrub_before = "# " + key + ":" + f.username + ":<password moved to smtpguard vault entry ";
     f.scrub_after = ">";
     std::string password = data.substr(colon + 1);
     wipe(data.data(), data.size());
     detail::add_finding(out, std::move(f), password);
-  };
-  for (const Line& l : detail::split_lines(text)) {
-    std::string_view s = text.substr(l.begin, l.end - l.begin);
-    if (s.empty() || s[0] == '#') continue;  // ignored even inside an item
-    if (is_blank(s[0])) {
-      std::string_view more = detail::trim_blanks(s);
-      if (item.open && !more.empty()) {
-        item.data += ' ';
-        item.data.append(more);
-        item.end = l.end;
-      }
-      continue;
-    }
-    finish();
-    item = Item{};
-    item.open = true;
-    item.begin = l.begin;
-    item.end = l.end;
-    item.line = l.number;
-    std::size_t i = 0;
-    if (s[0] == '"') {  // quoted key, Exim escapes (lsearch, spec 9.3)
-      for (i = 1; i < s.size() && s[i] != '"';) {
-        if (s[i] == '\\') {
-          i = exim_escape(s, i, item.key);
-        } else {
-          item.key += s[i++];
-        }
-      }
-      if (i < s.size()) ++i;
-    } else {
-      while (i < s.size() && s[i] != ':' && !is_blank(s[i])) item.key += s[i++];
-    }
-    while (i < s.size() && is_blank(s[i])) ++i;
-    if (i < s.size() && s[i] == ':') ++i;
-    item.data = std::string(s.substr(i));
-  }
-  finish();
+  });
   return out;
 }
 

@@ -28,60 +28,38 @@ std::string host_of_key(std::string_view key) {
 
 ParseResult parse_sasl_passwd(std::string_view text) {
   ParseResult out;
-  struct Item {
-    std::string key, value;
-    std::size_t begin = 0, end = 0, line = 0;
-    bool open = false;
-  } item;
-  auto finish = [&] {
-    if (!item.open) return;
-    item.open = false;
-    std::string value(trim(item.value));
-    wipe(item.value.data(), item.value.size());
+  auto is_comment = [](std::string_view s) {
+    std::string_view t = detail::trim_blanks(s);
+    return t.empty() || t[0] == '#';
+  };
+  detail::for_each_continued_entry(text, is_comment, [&](const detail::ContinuedEntry& e) {
+    std::string_view t = detail::trim_blanks(e.first);
+    std::size_t sp = t.find_first_of(" \t");
+    std::string key(t.substr(0, sp));
+    std::string joined =
+        (sp == std::string_view::npos ? std::string() : std::string(trim(t.substr(sp)))) + e.more;
+    std::string value(trim(joined));
+    wipe(joined.data(), joined.size());
     std::size_t colon = value.find(':');
     if (value.empty() || colon == std::string::npos || colon == 0) {
-      out.warnings.push_back(detail::at_line(item.line, "value is not user:password"));
+      out.warnings.push_back(detail::at_line(e.line, "value is not user:password"));
       wipe(value.data(), value.size());
       return;
     }
     Finding f;
     f.kind = "postfix-sasl-passwd";
-    f.line = item.line;
-    f.host = host_of_key(item.key);
+    f.line = e.line;
+    f.host = host_of_key(key);
     f.username = value.substr(0, colon);
-    if (f.host.empty()) f.note = "sender-dependent entry for " + item.key;
-    f.begin = item.begin;
-    f.end = item.end;
-    f.scrub_before =
-        "# " + item.key + " " + f.username + ":<password moved to smtpguard vault entry ";
+    if (f.host.empty()) f.note = "sender-dependent entry for " + key;
+    f.begin = e.begin;
+    f.end = e.end;
+    f.scrub_before = "# " + key + " " + f.username + ":<password moved to smtpguard vault entry ";
     f.scrub_after = "> (run postmap on this file again)";
     std::string password = value.substr(colon + 1);
     wipe(value.data(), value.size());
     detail::add_finding(out, std::move(f), password);
-  };
-  for (const Line& l : detail::split_lines(text)) {
-    std::string_view s = text.substr(l.begin, l.end - l.begin);
-    std::string_view t = detail::trim_blanks(s);
-    if (t.empty() || t[0] == '#') continue;
-    if (is_blank(s[0])) {  // continues the logical line
-      if (item.open) {
-        item.value += ' ';
-        item.value.append(t);
-        item.end = l.end;
-      }
-      continue;
-    }
-    finish();
-    item = Item{};
-    item.open = true;
-    item.begin = l.begin;
-    item.end = l.end;
-    item.line = l.number;
-    std::size_t sp = t.find_first_of(" \t");
-    item.key = std::string(t.substr(0, sp));
-    if (sp != std::string_view::npos) item.value = std::string(trim(t.substr(sp)));
-  }
-  finish();
+  });
   return out;
 }
 

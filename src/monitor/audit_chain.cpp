@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "base/encoding.hpp"
+#include "base/text.hpp"
 
 namespace sg::monitor {
 namespace {
@@ -19,29 +20,6 @@ bool valid_hash(const json& v) {
   if (s.size() != 64) return false;
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-// Deeper nesting is refused before nlohmann sees it (its dump recurses).
-bool nesting_within(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
   return true;
 }
 
@@ -67,7 +45,7 @@ Result<json> parse_record(std::string_view text) {
   if (text.size() > kMaxRecordBytes)
     return make_error(Errc::invalid_input,
                       "longer than " + std::to_string(kMaxRecordBytes) + " bytes");
-  if (!nesting_within(text, kMaxRecordDepth))
+  if (!json_nesting_within(text, kMaxRecordDepth))
     return make_error(Errc::invalid_input,
                       "nested deeper than " + std::to_string(kMaxRecordDepth) + " levels");
   json j = json::parse(text.begin(), text.end(), nullptr, false);

@@ -16,29 +16,6 @@ constexpr int kMaxDepth = 8;  // the real file has 3 levels
 
 }  // namespace
 
-// Deeper nesting is refused before nlohmann builds (and recursively dumps) it.
-bool json_nesting_within(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 namespace {
 
 std::int64_t integer(const nlohmann::json& j, const char* key, std::int64_t max) {

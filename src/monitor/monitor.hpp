@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "base/text.hpp"  // json_nesting_within
 #include "config/config.hpp"
 #include "monitor/alerts.hpp"
 
@@ -111,7 +112,7 @@ class AuditChannels {
   // Serves the channels until `fd` (-1: none) is readable or hung up, or
   // `timeout_ms` passes (-1: no limit). True when `fd` is ready.
   bool wait(int fd, int timeout_ms);
-  std::vector<int> fds() const;           // to close in a forked worker
+  std::vector<int> fds() const;  // to close in a forked worker
   std::uint64_t rejected() const { return rejected_; }
 
  private:
@@ -226,9 +227,6 @@ struct DelivererStatus {
   std::string error;     // why not valid (missing, stale, malformed)
   std::vector<UpstreamSessions> upstreams;
 };
-// False when `text` nests arrays/objects deeper than `limit` (checked before
-// parsing files other processes could write).
-bool json_nesting_within(std::string_view text, int limit);
 // The file's text -> upstreams; an error for anything but a status object.
 Result<std::vector<UpstreamSessions>> parse_deliverer_status(std::string_view text);
 // Reads spool_dir/kDelivererStatusFile; stale after kDelivererStatusStale.
@@ -337,7 +335,7 @@ struct ProcessSetup {
   // Logins of the upstreams that carry alert email ([[alert]] email_upstream),
   // unsealed before the drop: only those, never the delivering upstream's.
   std::map<std::string, AlertLogin> alert_logins;
-  int ready_fd = -1;                        // gets one byte once the listener is up
+  int ready_fd = -1;  // gets one byte once the listener is up
 };
 int run_process(ProcessSetup setup);
 
