@@ -133,3 +133,10 @@ TEST(Text, OneLineReplacesControlsCutsAndMarksTheCut) {
   sg::append_one_line(out, "1\n2", {.max = 2});
   EXPECT_EQ(out, "x=1 ...");
 }
+
+TEST(Text, JsonNestingCountsOnlyOutsideStrings) {
+  EXPECT_TRUE(sg::json_nesting_within(R"({"a":[1,{"b":2}]})", 3));
+  EXPECT_FALSE(sg::json_nesting_within(R"({"a":[1,{"b":2}]})", 2));
+  EXPECT_TRUE(sg::json_nesting_within(R"({"a":"[[[[\"{{{{"})", 1));
+  EXPECT_FALSE(sg::json_nesting_within(std::string(100, '['), 64));
+}
