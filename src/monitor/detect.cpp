@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/text.hpp"
 #include "monitor/detect_state.hpp"
 
 namespace sg::monitor {
@@ -28,18 +29,16 @@ constexpr std::int64_t kMaxBackfillHours = 24 * 8;    // silent hours learned as
 
 // Client text in one-line messages: no control bytes, ASCII only (so JSON
 // and logs never see invalid UTF-8 from us), bounded.
-void append_printable(std::string& out, std::string_view s, std::size_t max = 120) {
-  for (char c : s.substr(0, std::min(s.size(), max))) {
-    auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u >= 0x7f) ? '?' : c;
-  }
-  if (s.size() > max) out += "...";
+constexpr OneLineOptions kPrintable{.max = 120, .ascii_only = true, .control = '?'};
+
+void append_printable(std::string& out, std::string_view s) {
+  append_one_line(out, s, kPrintable);
 }
 
-std::string printable(std::string_view s, std::size_t max = 120) {
-  std::string out;
-  append_printable(out, s, max);
-  return out;
+std::string printable(std::string_view s, std::size_t max = kPrintable.max) {
+  OneLineOptions o = kPrintable;
+  o.max = max;
+  return one_line(s, o);
 }
 
 void assign_lower(std::string& out, std::string_view s) {
