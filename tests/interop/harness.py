@@ -252,6 +252,24 @@ class Relay:
         self.log.close()
         self.log = None
 
+    def workers(self):
+        """{comm: pid} of this relay's children ("sg-receiver", "sg-deliverer",
+        "sg-monitor")."""
+        out = {}
+        kids = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        for pid in kids:
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    out[f.read().strip()] = int(pid)
+            except FileNotFoundError:
+                pass
+        return out
+
+    def worker_pid(self, comm):
+        """The pid of the child named `comm`, or None while there is none."""
+        return self.workers().get(comm)
+
     def logs(self):
         with open(self.log_path) as f:
             return f.read()

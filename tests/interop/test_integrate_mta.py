@@ -416,13 +416,10 @@ class PhpIntegration(SmtpguardTestCase):
                                   self.php_dir, version_sapi, "conf.d")))
 
     def deliverer_pid(self):
-        kids = subprocess.run(["pgrep", "-P", str(self.relay.proc.pid)], capture_output=True,
-                              text=True).stdout.split()
-        for pid in kids:
-            with open("/proc/%s/comm" % pid) as f:
-                if f.read().strip() == "sg-deliverer":
-                    return int(pid)
-        raise AssertionError("no sg-deliverer child")
+        pid = self.relay.worker_pid("sg-deliverer")
+        if pid is None:
+            raise AssertionError("no sg-deliverer child")
+        return pid
 
     def test_dropins_php_reads_them_mail_reaches_the_relay_undo(self):
         existing = os.path.join(self.php_dir, "8.2", "cli", "conf.d", "20-existing.ini")

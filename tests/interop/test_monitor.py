@@ -98,19 +98,8 @@ class MonitorTest(SmtpguardTestCase):
         self.addCleanup(relay.stop)
 
         # sg-monitor: a child of the relay, unprivileged, and serving.
-        def monitor_pid():
-            kids = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in kids:
-                try:
-                    with open("/proc/%s/comm" % pid) as f:
-                        if f.read().strip() == "sg-monitor":
-                            return int(pid)
-                except OSError:
-                    pass
-            return None
-        self.assertTrue(wait_for(lambda: monitor_pid() is not None), relay.logs())
-        with open("/proc/%d/status" % monitor_pid()) as f:
+        self.assertTrue(wait_for(lambda: relay.worker_pid("sg-monitor") is not None), relay.logs())
+        with open("/proc/%d/status" % relay.worker_pid("sg-monitor")) as f:
             uid = re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1)
         self.assertNotEqual(uid, "0")
         st = os.stat(os.path.join(relay.state, "audit.jsonl"))
@@ -311,7 +300,7 @@ class MonitorTest(SmtpguardTestCase):
         # The deliverer gone (kill -STOP keeps the file but stops its writes):
         # after 30 s the gauges go and the age is reported instead. Bounded by
         # stopping only the deliverer, and resuming it in every case.
-        deliverer = self.child(relay, "sg-deliverer")
+        deliverer = relay.worker_pid("sg-deliverer")
         self.assertIsNotNone(deliverer)
         os.kill(deliverer, signal.SIGSTOP)
         try:
@@ -326,19 +315,6 @@ class MonitorTest(SmtpguardTestCase):
             self.assertIn('id="deliverer-status">sessions unknown: stale', self.get("/")[2])
         finally:
             os.kill(deliverer, signal.SIGCONT)
-
-    @staticmethod
-    def child(relay, comm):
-        kids = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
-                              text=True).stdout.split()
-        for pid in kids:
-            try:
-                with open("/proc/%s/comm" % pid) as f:
-                    if f.read().strip() == comm:
-                        return int(pid)
-            except OSError:
-                pass
-        return None
 
     def test_baselines_survive_restart(self):
         """The detectors' learned state is saved at a clean stop and loaded

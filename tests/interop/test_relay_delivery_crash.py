@@ -10,7 +10,6 @@ import random
 import re
 import signal
 import smtplib
-import subprocess
 import sys
 import threading
 import time
@@ -29,20 +28,6 @@ KILLS_PER_WORKER = 4       # the supervisor allows 5 restarts a minute: stay und
 MIN_WORKER_AGE = 0.5       # never kill a worker that may not have said "ready" yet
 DRAIN_SECONDS = 90
 TOKEN = re.compile(r"token (t\d+m\d+)-a(\d+)")
-
-
-def workers(relay):
-    """{comm: pid} of the relay's children ("sg-receiver", "sg-deliverer")."""
-    out = {}
-    kids = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
-                          text=True).stdout.split()
-    for pid in kids:
-        try:
-            with open("/proc/%s/comm" % pid) as f:
-                out[f.read().strip()] = int(pid)
-        except FileNotFoundError:
-            pass
-    return out
 
 
 def age(pid):
@@ -151,7 +136,7 @@ class RelayDeliveryCrashTest(SmtpguardTestCase):
                 if kills[comm] >= KILLS_PER_WORKER:
                     comm = turn[1 - turn.index(comm)]
                 for _ in range(50):  # the restarted worker must be up (and ready) first
-                    pid = workers(relay).get(comm)
+                    pid = relay.workers().get(comm)
                     try:
                         if pid and age(pid) >= MIN_WORKER_AGE:
                             break

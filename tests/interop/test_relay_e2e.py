@@ -58,25 +58,13 @@ def wait_for(predicate, seconds=30, step=0.1):
     return False
 
 
-def worker_pid(relay, comm):
-    """The relay's child whose /proc/PID/comm is `comm` ("sg-deliverer")."""
-    kids = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
-                          text=True).stdout.split()
-    for pid in kids:
-        try:
-            with open("/proc/%s/comm" % pid) as f:
-                if f.read().strip() == comm:
-                    return int(pid)
-        except FileNotFoundError:
-            pass
-    raise AssertionError("no %s child of the relay (%s)" % (comm, kids))
-
-
 @contextlib.contextmanager
 def delivery_frozen(relay):
     """SIGSTOP the deliverer so a submitted message stays in the spool long
     enough to read the relay's own copy of it; SIGCONT on the way out."""
-    pid = worker_pid(relay, "sg-deliverer")
+    pid = relay.worker_pid("sg-deliverer")
+    if pid is None:
+        raise AssertionError("no sg-deliverer child of the relay: %s" % relay.workers())
     os.kill(pid, signal.SIGSTOP)
     try:
         yield
