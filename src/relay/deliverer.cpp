@@ -450,7 +450,7 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
   const bool done = delivery::finished(env);
   auto record = [&] {
     if (done) {
-      if (auto r = spool_.remove(id, false); !r) {  // which clears the mark too
+      if (auto r = spool_.retire(id); !r) {  // which clears the mark too
         spdlog::error("cannot remove {}: {}", id, r.error().message);
         spool_.clear_in_flight(id);
       }

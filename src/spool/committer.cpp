@@ -2,6 +2,7 @@
 // queue files. Per batch: write every tmp file, make them all durable
 // (SyncMode), rename each into queue/ or hold/, fsync those directories once,
 // then acknowledge. A message is acknowledged only after all of that.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct Item {
   Spool::Done* done = nullptr;
   EncodedParts parts;
   int fd = -1;
+  off_t reused_size = -1;  // >= 0: a free file overwritten in place
   int err = 0;
   const char* failed_step = nullptr;
   bool renamed = false;
@@ -119,25 +121,68 @@ void Spool::run_committer() {
   }
 }
 
+int Spool::take_free_file(const std::string& name, off_t* old_size, bool& listed) {
+  if (free_names_.empty() && !listed) {
+    // One listing per batch at most: free/ holds a few dozen names.
+    listed = true;
+    int dir = ::openat(free_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = dir >= 0 ? ::fdopendir(dir) : nullptr;
+    if (d == nullptr) {
+      if (dir >= 0) ::close(dir);
+      return -1;
+    }
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] == 'f') free_names_.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  while (!free_names_.empty()) {
+    std::string slot = std::move(free_names_.back());
+    free_names_.pop_back();
+    // Only regular files of our own; anything else stays where it is.
+    struct stat st {};
+    auto ours = [&st] { return S_ISREG(st.st_mode) && st.st_uid == ::geteuid(); };
+    if (::fstatat(free_fd_, slot.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !ours()) continue;
+    // The rename decides who gets the file (another process's committer may try too).
+    if (::renameat2(free_fd_, slot.c_str(), tmp_fd_, name.c_str(), RENAME_NOREPLACE) != 0) continue;
+    int fd = ::openat(tmp_fd_, name.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd >= 0 && ::fstat(fd, &st) == 0 && ours()) {
+      *old_size = st.st_size;
+      return fd;
+    }
+    // Swapped since the check: out of the way, and make a new file.
+    if (fd >= 0) ::close(fd);
+    if (::unlinkat(tmp_fd_, name.c_str(), 0) != 0)
+      ::renameat(tmp_fd_, name.c_str(), free_fd_, ("odd-" + slot).c_str());
+  }
+  return -1;
+}
+
 void Spool::commit_batch(std::vector<Pending>& batch, ParallelSync& syncer) {
   std::vector<Item> items;
   items.reserve(batch.capacity());
   const bool each = options_.sync_mode == SyncMode::fdatasync_each;
   bool any_written = false;
+  bool listed_free = false;
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Item& it = items.emplace_back();
     it.message = &batch[i].message;
     it.done = &batch[i].done;
     it.parts = encode_parts(*it.message);
-    it.fd = ::openat(tmp_fd_, it.id().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                     0600);
+    it.fd = take_free_file(it.id(), &it.reused_size, listed_free);
+    if (it.fd < 0)
+      it.fd = ::openat(tmp_fd_, it.id().c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (it.fd < 0) it.fail("create", errno);
     if (it.ok() && ::fchmod(it.fd, 0600) != 0) it.fail("chmod", errno);
     if (it.ok()) {
       int e = inject(FaultPoint::write, it.id());
       it.fail("write", e != 0 ? e : write_parts(it.fd, it.parts));
     }
+    // A reused file longer than this message: cut off the old message's tail.
+    if (it.ok() && it.reused_size > static_cast<off_t>(it.parts.size()) &&
+        ::ftruncate(it.fd, static_cast<off_t>(it.parts.size())) != 0)
+      it.fail("truncate", errno);
     // Start writeback now so the device works on all files while we wait on the first.
     if (it.ok() && each) ::sync_file_range(it.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     any_written = any_written || it.ok();

@@ -86,7 +86,7 @@ Spool::Spool(fs::path dir, Options options) : dir_(std::move(dir)), options_(std
 
 Spool::~Spool() {
   stop();
-  for (int fd : {tmp_fd_, queue_fd_, hold_fd_, owner_lock_fd_})
+  for (int fd : {tmp_fd_, queue_fd_, hold_fd_, free_fd_, owner_lock_fd_})
     if (fd >= 0) ::close(fd);
 }
 
@@ -115,7 +115,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const fs::path& spool_dir, RecoveryRe
 
 Result<void> Spool::open_directories() {
   if (auto r = ensure_directory(dir_, kDirMode); !r) return r;
-  for (const char* sub : {"tmp", "queue", "hold", "active"}) {
+  for (const char* sub : {"tmp", "queue", "hold", "active", "free"}) {
     fs::path p = dir_ / sub;
     if (auto r = ensure_directory(p, kDirMode); !r) return r;
   }
@@ -127,6 +127,7 @@ Result<void> Spool::open_directories() {
   };
   if (auto r = open_dir("tmp", tmp_fd_); !r) return r;
   if (auto r = open_dir("queue", queue_fd_); !r) return r;
+  if (auto r = open_dir("free", free_fd_); !r) return r;
   return open_dir("hold", hold_fd_);
 }
 
@@ -172,6 +173,9 @@ Result<void> Spool::recover(RecoveryReport& report) {
   }
   if (ec) return sys_error("cannot list", dir_ / "tmp", ec.value());
   if (report.removed_tmp > 0) sync_fd(tmp_fd_);
+  // Delivered mail kept for reuse: not worth keeping across a restart.
+  for (const auto& entry : fs::directory_iterator(dir_ / "free", ec))
+    ::unlinkat(free_fd_, entry.path().filename().c_str(), 0);
 
   std::int64_t newest = 0;
   for (bool held : {false, true}) {
@@ -353,6 +357,25 @@ Result<void> Spool::remove(std::string_view id, bool sync_directory) {
   if (!sync_directory) return {};
   if (int e = sync_fd(dir_fd); e != 0) return sys_error("cannot fsync directory of", *path, e);
   return {};
+}
+
+Result<void> Spool::retire(std::string_view id) {
+  if (options_.keep_free == 0 || !is_valid_id(id)) return remove(id, false);
+  std::string name(id);
+  {
+    auto lock = FileLock::acquire(dir_ / "lock");
+    if (!lock) return lock.error();
+    // A few slots from this process's turn; a taken one means free/ is about full.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::string slot = "f" + std::to_string(next_free_slot_++ % options_.keep_free);
+      if (::renameat2(queue_fd_, name.c_str(), free_fd_, slot.c_str(), RENAME_NOREPLACE) == 0) {
+        clear_in_flight(id);
+        return {};
+      }
+      if (errno != EEXIST) break;  // e.g. moved to hold/ meanwhile: remove() finds it
+    }
+  }
+  return remove(id, false);
 }
 
 Result<void> Spool::mark_in_flight(std::string_view id) {

@@ -10,6 +10,8 @@
 //   hold/    committed messages that must not go out until released
 //   corrupt/ damaged files found at open, moved aside (never deleted)
 //   active/  "in flight" marks of the deliverer (see mark_in_flight)
+//   free/    files of delivered messages kept for reuse (see retire), emptied
+//            by recovery
 // Trust: queue files are local but may be torn by a crash or damaged on
 // disk; decode treats them as untrusted bytes (checksums, strict limits,
 // clean Errc::corrupt/unsupported errors, never a half-parsed message).
@@ -20,6 +22,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -119,6 +122,9 @@ struct Options {
   // device flushes of one batch merge (see parallel_sync.hpp).
   std::size_t sync_threads = 15;
   std::uint64_t max_file_size = 1ull << 30;  // load() refuses larger files
+  // The most files retire() keeps in free/ for commits to overwrite; 0 makes
+  // retire() a plain remove().
+  std::size_t keep_free = 64;
   // Owner mode: take the spool's owner lock (one receiver at a time; a second
   // open fails with Errc::conflict), remove tmp/ leftovers and check every
   // committed file. Other processes (the deliverer, the CLI) open with false.
@@ -199,6 +205,15 @@ class Spool {
   // where an unlink lost to a power failure means a duplicate delivery,
   // never a lost message, and the fsync would serialise every delivery.
   Result<void> remove(std::string_view id, bool sync_directory = true);
+  // remove(id, false) for a delivered message, except that the file goes to
+  // free/ (up to Options::keep_free files) for a later commit to overwrite
+  // instead of being unlinked. Creating and freeing an inode and its blocks
+  // per message is most of the spool's CPU cost on file systems such as
+  // ext4 without a journal; a reused file costs two renames. A commit takes
+  // a free file by renaming it into tmp/, so exactly one writer gets it;
+  // nothing else writes to free/. The mail in free/ is delivered mail: an
+  // operator's `queue delete` uses remove(), and recovery empties free/.
+  Result<void> retire(std::string_view id);
   // The deliverer marks a message before it sends the content upstream and
   // clears the mark once the outcome is recorded. A mark found before the
   // next attempt means the last one was cut off after the content may have
@@ -228,13 +243,17 @@ class Spool {
   std::size_t max_batch() const;
   void commit_batch(std::vector<Pending>& batch, ParallelSync& syncer);
   std::string next_id();
+  // An fd of a free file renamed to tmp/NAME, or -1 (then create one);
+  // *old_size is its size before. Lists free/ if `listed` is false (and sets
+  // it). Committer thread only.
+  int take_free_file(const std::string& name, off_t* old_size, bool& listed);
   Result<std::filesystem::path> locate(std::string_view id, bool* held) const;
   Result<void> move(std::string_view id, bool to_hold);
   int inject(FaultPoint point, std::string_view id) const;
 
   std::filesystem::path dir_;
   Options options_;
-  int tmp_fd_ = -1, queue_fd_ = -1, hold_fd_ = -1;
+  int tmp_fd_ = -1, queue_fd_ = -1, hold_fd_ = -1, free_fd_ = -1;
   int owner_lock_fd_ = -1;
 
   mutable std::mutex mutex_;
@@ -244,6 +263,8 @@ class Spool {
   std::int64_t last_id_micros_ = 0;
   std::uint64_t batches_ = 0;
   std::thread committer_;
+  std::vector<std::string> free_names_;  // committer thread only
+  std::atomic<std::uint64_t> next_free_slot_{0};
 };
 
 }  // namespace sg::spool
