@@ -407,9 +407,34 @@ class Target:
     """One way into a sink: smtp-source's port, the sink, the recipient, and
     how to tell that nothing is left in the relay's queue."""
 
-    def __init__(self, name, label, port, sink, rcpt, queued=lambda: 0):
+    def __init__(self, name, label, port, sink, rcpt, queued=lambda: 0, pid=None):
         self.name, self.label, self.port, self.sink, self.rcpt, self.queued = (
             name, label, port, sink, rcpt, queued)
+        # smtpguard's supervisor: the CPU time of its process tree is reported.
+        # Not for Exim, whose delivery processes outlive their parents and
+        # are reaped by init, out of sight.
+        self.pid = pid
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid):
+    """CPU seconds (user + system) used so far by pid and all its descendants,
+    the exited ones included once their parent has reaped them (cutime)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            for task in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, task)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            pass  # exited meanwhile: its parent's cutime has it once reaped
+    return total / CLK_TCK
 
 
 def drain(t, seconds=120):
@@ -430,6 +455,7 @@ def measure(t, n, size, count):
     t.sink.arm(before["mesg"] + count)
     argv = [os.path.join(PFX, "usr/sbin/smtp-source"), "-s", str(n), "-m", str(count), "-l", str(size),
             "-f", SENDER, "-t", t.rcpt, "-M", "bench.example", "127.0.0.1:%d" % t.port]
+    cpu0 = tree_cpu_s(t.pid) if t.pid else None
     t0 = time.monotonic()
     src = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, env=postfix_env())
@@ -446,12 +472,15 @@ def measure(t, n, size, count):
     t_end = t.sink.wait_for(deadline)
     t.sink.wait_stable(quiet_s=0.3, seconds=5)
     after = t.sink.snapshot()
+    cpu1 = tree_cpu_s(t.pid) if t.pid else None
     got = after["mesg"] - before["mesg"]
     elapsed = (t_end or time.monotonic()) - t0
     r = {"server": t.name, "sessions": n, "size": size, "messages": count, "rc": rc,
          "accept_s": round(t_acc - t0, 3), "sink_s": round(elapsed, 3), "at_sink": got,
          "msgs_per_s": round((count if t_end else got) / elapsed, 1), "complete": t_end is not None,
          "clean_start": clean}
+    if cpu0 is not None and got > 0:
+        r["cpu_ms_per_msg"] = round((cpu1 - cpu0) * 1000 / got, 3)
     for k in ("conn", "tls", "auth"):
         if k in after:
             r[k] = after[k] - before.get(k, 0)
@@ -574,8 +603,9 @@ def report(results, labels, machine, elapsed):
                           "once" if tls else ""))
         w("")
         w("| body bytes | sessions | path | messages | 250s done s | at sink s | msg/s |"
+          " server CPU ms/msg |"
           + (" connections | logins | most open at once |" if tls else "") + " status |")
-        w("|---:|---:|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if tls else "") + "---|")
+        w("|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if tls else "") + "---|")
         for size in SIZES:
             for n in POINTS:
                 for s in servers:
@@ -586,6 +616,7 @@ def report(results, labels, machine, elapsed):
                         size, n, labels[s], median([r["messages"] for r in rs]),
                         fmt(med(s, n, size, "accept_s"), 2), fmt(med(s, n, size, "sink_s"), 2),
                         fmt(med(s, n, size)))
+                      + " %s |" % fmt(med(s, n, size, "cpu_ms_per_msg"), 2)
                       + (" %s | %s | %s |" % (fmt(med(s, n, size, "conn"), 0),
                                               fmt(med(s, n, size, "auth"), 0),
                                               fmt(med(s, n, size, "peak_open"), 0)) if tls else "") + " %s |" % status(rs))
@@ -631,11 +662,11 @@ def main():
                 g = Smtpguard(work, s, upstream_plain(sink.port, int(m.group(1))))
                 labels[s] = "smtpguard, %s connections" % m.group(1)
                 SHORT[s] = "sg c%s" % m.group(1)
-                targets[s] = Target(s, s, g.port, sink, "rcpt@example.net", g.queued)
+                targets[s] = Target(s, s, g.port, sink, "rcpt@example.net", g.queued, g.proc.pid)
             elif s in ("sg-pool", "sg-single"):
                 g = Smtpguard(work, s, upstream_tls(tls_sink.port, tls, 100 if s == "sg-pool" else 1),
                               vault_secret=(tls["user"], tls["password"]))
-                targets[s] = Target(s, s, g.port, tls_sink, "rcpt@tls.example", g.queued)
+                targets[s] = Target(s, s, g.port, tls_sink, "rcpt@tls.example", g.queued, g.proc.pid)
             else:
                 raise Fail("unknown server " + s)
         results = []

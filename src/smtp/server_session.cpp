@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/text.hpp"
+#include "smtp/dot_stuff.hpp"
 
 namespace sg::smtp {
 
@@ -299,8 +300,7 @@ bool ServerSession::read_data() {
       continue;
     }
     // A run of ordinary octets is taken in one go.
-    std::size_t end = i + 1;
-    while (end < rest.size() && rest[end] != '\r' && rest[end] != '\n' && rest[end] != '\0') ++end;
+    const std::size_t end = find_line_special(rest.data(), i + 1, rest.size());
     d.line_length += end - i;
     if (d.line_length > kMaxTextLine - 2) d.too_long = true;
     keep(rest.substr(i, end - i));

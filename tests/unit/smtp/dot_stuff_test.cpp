@@ -71,6 +71,29 @@ TEST(EncodeData, ArbitraryBytesAlwaysGiveOneTerminator) {
   }
 }
 
+// The vector scan must agree with the obvious loop for every special octet
+// at every position relative to the 16-byte blocks, from every start.
+TEST(FindLineSpecial, AgreesWithAByteLoopAtEveryPosition) {
+  const auto reference = [](std::string_view s, std::size_t from) {
+    std::size_t i = from;
+    while (i < s.size() && s[i] != '\r' && s[i] != '\n' && s[i] != '\0') ++i;
+    return i;
+  };
+  for (std::size_t size = 0; size <= 70; ++size) {
+    for (char special : {'\r', '\n', '\0', 'x'}) {  // 'x': no special at all
+      for (std::size_t at = 0; at < std::max<std::size_t>(size, 1); ++at) {
+        std::string s(size, '\xff');  // high bytes must not count as specials
+        for (std::size_t k = 0; k < size; k += 3) s[k] = static_cast<char>('a' + k % 26);
+        if (at < size) s[at] = special;
+        for (std::size_t from = 0; from <= size; from += (size > 20 ? 7 : 1))
+          ASSERT_EQ(sg::smtp::find_line_special(s.data(), from, s.size()), reference(s, from))
+              << "size " << size << " at " << at << " from " << from << " special "
+              << static_cast<int>(special);
+      }
+    }
+  }
+}
+
 TEST(Has8bit, DetectsHighBytes) {
   EXPECT_FALSE(sg::smtp::has_8bit("plain ascii\r\n"));
   EXPECT_TRUE(sg::smtp::has_8bit("caf\xc3\xa9"));
