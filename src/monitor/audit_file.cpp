@@ -93,7 +93,21 @@ class AuditFile final : public AuditLog::Impl {
   std::uint64_t failures() const override { return failures_; }
 
   void append(json record) override {
-    if (fd_ < 0 && !reopen_lost()) return;
+    std::vector<json> one;
+    one.push_back(std::move(record));
+    append_all(one);
+  }
+
+  void append_all(std::vector<json>& records) override {
+    for (std::size_t next = 0; next < records.size();) next = append_some(records, next);
+  }
+
+ private:
+  // Appends records[next..] under one lock until the size limit asks for a
+  // rotation; returns the index of the first record not written (all of
+  // them are dropped, and counted as a failure, when the file is unusable).
+  std::size_t append_some(std::vector<json>& records, std::size_t next) {
+    if (fd_ < 0 && !reopen_lost()) return records.size();
     lock(fd_);
     std::string text;
     follow_renames(text);
@@ -101,7 +115,7 @@ class AuditFile final : public AuditLog::Impl {
     if (::fstat(fd_, &st) != 0) {
       fail("cannot stat");
       unlock(fd_);
-      return;
+      return records.size();
     }
     if (!known_ || st.st_size != size_) {
       // Someone else wrote (a CLI command), or the file was cut short
@@ -120,7 +134,13 @@ class AuditFile final : public AuditLog::Impl {
                         {"reason", "the file shrank under us (truncated by another program)"}});
     }
     carried_ = false;
-    add_line(text, std::move(record));
+    const auto full = [&] {
+      return options_.max_size != 0 &&
+             static_cast<std::uint64_t>(st.st_size) + text.size() >= options_.max_size;
+    };
+    do {
+      add_line(text, std::move(records[next++]));
+    } while (next < records.size() && !full());
     if (write_all(fd_, text)) {
       size_ = st.st_size + static_cast<off_t>(text.size());
       known_ = true;
@@ -131,9 +151,9 @@ class AuditFile final : public AuditLog::Impl {
       fail("cannot write");
     }
     unlock(fd_);
+    return next;
   }
 
- private:
   // Chains `record` to link_ and appends it to `text`.
   void add_line(std::string& text, json record) {
     if (!options_.proc.empty() && !record.contains("proc")) record["proc"] = options_.proc;

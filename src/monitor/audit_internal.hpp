@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "monitor/monitor.hpp"
 
@@ -11,6 +12,9 @@ namespace sg::monitor {
 struct AuditLog::Impl {
   virtual ~Impl() = default;
   virtual void append(nlohmann::json record) = 0;
+  virtual void append_all(std::vector<nlohmann::json>& records) {
+    for (auto& r : records) append(std::move(r));
+  }
   virtual void set_options(const AuditOptions&) {}
   virtual int fd() const = 0;
   virtual std::uint64_t failures() const = 0;

@@ -79,6 +79,9 @@ class AuditLog {
   void write(std::string_view event, nlohmann::json fields, std::int64_t now);
   // Writes a record that already has "time" and "event" (a worker's).
   void append(nlohmann::json record);
+  // append() of each record in order, under one lock and one write where the
+  // file allows (rotation still happens at the size limit). Empties records.
+  void append_all(std::vector<nlohmann::json>& records);
   // New rotation/syslog settings (a reload); file logs only.
   void set_options(const AuditOptions& options);
   int fd() const;

@@ -381,11 +381,13 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
   // are due (or new), so the body is almost always needed.
   // Mail of an identity the monitor put on hold (an anomaly) goes to the
   // hold queue instead, also when it was queued before the hold.
-  bool held_now = false;
+  // The in-flight check rides along: one trip to the disk threads less.
+  bool held_now = false, maybe_duplicate = false;
   auto load = [&] {
     auto m = spool_.load(id);
     if (m && !m->envelope.held && spool::identity_held(spool_.directory(), m->envelope.identity))
       held_now = spool_.hold(id).ok();
+    if (m && !held_now) maybe_duplicate = spool_.in_flight(id);
     return m;
   };
   auto loaded = co_await on_disk(load);
@@ -429,8 +431,6 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
     }
     co_return delivery::next_wakeup(env);
   }
-  auto check_mark = [&] { return spool_.in_flight(id); };
-  bool maybe_duplicate = co_await on_disk(check_mark);
   std::string data;
   if (!due.empty()) {
     data = delivery::strip_header(loaded->data);

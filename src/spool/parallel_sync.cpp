@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace sg::spool {
@@ -72,7 +73,13 @@ void ParallelSync::fdatasync_all(std::span<const int> fds, std::span<int> errs) 
     outstanding_ = fds.size();
     ++generation_;
   }
-  if (fds.size() > 1) wake_.notify_all();
+  // Only as many helpers as there are files besides the caller's first one:
+  // a woken thread costs two context switches, and small batches are common.
+  const std::size_t helpers = std::min(fds.size() - 1, threads_.size());
+  if (helpers == threads_.size())
+    wake_.notify_all();
+  else
+    for (std::size_t k = 0; k < helpers; ++k) wake_.notify_one();
   while (take_and_sync()) {
   }
   std::unique_lock lock(mutex_);

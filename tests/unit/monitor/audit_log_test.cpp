@@ -126,6 +126,38 @@ TEST_F(AuditLogTest, RotationKeepsNFilesAndTheChainAcrossThem) {
   EXPECT_NE(verify({rotated(3), rotated(1), log_}).find("gap between files"), std::string::npos);
 }
 
+// The supervisor writes a burst of worker records at once: one write, but
+// rotation still cuts at the size limit and the chain runs through in order.
+TEST_F(AuditLogTest, ABatchIsWrittenInOrderAndStillRotatesAtTheLimit) {
+  AuditOptions o;
+  o.max_size = 4096;
+  o.keep = 10;
+  auto log = AuditLog::open(log_, o);
+  ASSERT_TRUE(log);
+  std::vector<json> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back({{"time", i}, {"event", "delivered"}, {"i", i}});
+  batch.push_back(json::array({1, 2}));  // not a record: skipped, the rest kept
+  log->append_all(batch);
+  EXPECT_TRUE(batch.empty());
+  ASSERT_TRUE(fs::exists(rotated(3)));
+  std::vector<fs::path> files;
+  for (int k = 10; k >= 1; --k)
+    if (fs::exists(rotated(k))) files.push_back(rotated(k));
+  for (std::size_t k = 0; k < files.size(); ++k)
+    EXPECT_LT(fs::file_size(files[k]), 4096u + 512) << files[k];
+  files.push_back(log_);
+  ChainVerifier v;
+  EXPECT_EQ(verify(files, &v), "");
+  EXPECT_TRUE(v.from_start());
+  int expect = 0;
+  for (const auto& f : files)
+    for (const auto& line : read_lines(f)) {
+      auto j = json::parse(line);
+      if (j["event"] == "delivered") EXPECT_EQ(j["i"], expect++);
+    }
+  EXPECT_EQ(expect, 200);
+}
+
 TEST_F(AuditLogTest, ACliWriterAfterRotationLinksToTheRotatedFile) {
   AuditOptions o;
   o.max_size = 4096;
