@@ -421,20 +421,23 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def tree_cpu_s(pid):
     """CPU seconds (user + system) used so far by pid and all its descendants,
-    the exited ones included once their parent has reaped them (cutime)."""
-    total, todo = 0, [pid]
+    the exited ones included once their parent has reaped them (cutime), by
+    process name."""
+    by, todo = {}, [pid]
     while todo:
         p = todo.pop()
         try:
             with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            by[comm] = by.get(comm, 0) + ticks / CLK_TCK
             for task in os.listdir("/proc/%d/task" % p):
                 with open("/proc/%d/task/%s/children" % (p, task)) as f:
                     todo += [int(c) for c in f.read().split()]
         except (OSError, ValueError, IndexError):
             pass  # exited meanwhile: its parent's cutime has it once reaped
-    return total / CLK_TCK
+    return by
 
 
 def drain(t, seconds=120):
@@ -480,7 +483,9 @@ def measure(t, n, size, count):
          "msgs_per_s": round((count if t_end else got) / elapsed, 1), "complete": t_end is not None,
          "clean_start": clean}
     if cpu0 is not None and got > 0:
-        r["cpu_ms_per_msg"] = round((cpu1 - cpu0) * 1000 / got, 3)
+        per = {k: round((v - cpu0.get(k, 0)) * 1000 / got, 3) for k, v in cpu1.items()}
+        r["cpu_ms_per_msg"] = round(sum(per.values()), 3)
+        r["cpu_ms_per_msg_by_process"] = per
     for k in ("conn", "tls", "auth"):
         if k in after:
             r[k] = after[k] - before.get(k, 0)
