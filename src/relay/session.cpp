@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "base/text.hpp"
@@ -83,9 +84,8 @@ class SessionRunner {
   asio::awaitable<void> run() {
     // An address (or local uid) the monitor blocked after repeated AUTH
     // failures gets a 421 and nothing else until the block ends.
-    const std::string remote = peer_.unix_socket
-                                   ? (peer_.uid ? "uid:" + std::to_string(*peer_.uid) : "")
-                                   : peer_.ip;
+    const std::string remote =
+        peer_.unix_socket ? (peer_.uid ? "uid:" + std::to_string(*peer_.uid) : "") : peer_.ip;
     if (!remote.empty() && spool::blocked(ctx_.spool.directory(), remote, unix_now())) {
       ctx_.audit.write("refused",
                        {{"stage", "connect"}, {"peer", describe(peer_)}, {"rule", "blocked"}},
@@ -97,7 +97,10 @@ class SessionRunner {
       co_return;
     }
     session_->start();
-    char buf[16384];
+    // 64 KiB: a large message then takes a few reads instead of many, and
+    // each read is a wait with a timer.
+    constexpr std::size_t kReadSize = 64 * 1024;
+    auto buf = std::make_unique<char[]>(kReadSize);
     for (;;) {
       if (!co_await handle_events()) break;
       if (!co_await flush()) break;
@@ -108,8 +111,8 @@ class SessionRunner {
       }
       bool idle = txn_.mail_from.empty() && txn_.recipients.empty();
       if (idle) ctx_.idle.insert(transport_.get());
-      auto n =
-          co_await transport_->read(buf, sizeof buf, in_data_ ? kDataTimeout : kCommandTimeout);
+      auto n = co_await transport_->read(buf.get(), kReadSize,
+                                         in_data_ ? kDataTimeout : kCommandTimeout);
       ctx_.idle.erase(transport_.get());
       if (!n) {
         if (n.error().code != Errc::timeout) break;
@@ -117,7 +120,7 @@ class SessionRunner {
         continue;
       }
       if (*n == 0) break;
-      session_->receive(std::string_view(buf, *n));
+      session_->receive(std::string_view(buf.get(), *n));
     }
     ctx_.idle.erase(transport_.get());
     transport_->close();
@@ -290,8 +293,7 @@ class SessionRunner {
     if (v.action == A::accept) {
       ctx_.counters.record(who->name, txn_.recipients.size(), now);
       if (!submitter.empty())
-        ctx_.counters.record(policy::submitter_key(*who, submitter),
-                             txn_.recipients.size(), now);
+        ctx_.counters.record(policy::submitter_key(*who, submitter), txn_.recipients.size(), now);
     }
     if (!held) ctx_.notify_deliverer(*id);
     ctx_.audit.write(held ? "held" : "received",
