@@ -308,15 +308,15 @@ class Schedule {
 
   bool known(const std::string& id) const { return due_.count(id) || busy_.count(id); }
   bool busy(const std::string& id) const { return busy_.count(id) != 0; }
-  std::optional<std::int64_t> next_due() const;  // earliest time among ids not busy
+  std::optional<std::int64_t> next_due() const;   // earliest time among ids not busy
   std::size_t due_count(std::int64_t now) const;  // ids not busy and due by `now`
   std::size_t waiting() const { return due_.size(); }
   std::size_t in_progress() const { return busy_.size(); }
   std::vector<std::string> ids() const;  // every known id
 
  private:
-  std::map<std::string, std::int64_t> due_;             // not busy: id -> due time
-  std::set<std::pair<std::int64_t, std::string>> order_;  // (due time, id) of due_
+  std::map<std::string, std::int64_t> due_;                  // not busy: id -> due time
+  std::set<std::pair<std::int64_t, std::string>> order_;     // (due time, id) of due_
   std::map<std::string, std::optional<std::int64_t>> busy_;  // id -> due again (add while busy)
 };
 
@@ -337,7 +337,8 @@ std::string add_ses_headers(std::string_view data, std::string_view configuratio
 
 // The data with every header field called `name` removed (folded lines
 // included, body untouched); for the submitter header, which the relay
-// trusts only when Exim set it.
-std::string strip_header(std::string_view data, std::string_view name = kSubmitterHeader);
+// trusts only when Exim set it. Data without such a field comes back as it
+// went in, not copied.
+std::string strip_header(std::string data, std::string_view name = kSubmitterHeader);
 
 }  // namespace sg::delivery

@@ -44,7 +44,8 @@ std::string add_ses_headers(std::string_view data, std::string_view configuratio
   return out;
 }
 
-std::string strip_header(std::string_view data, std::string_view name) {
+std::string strip_header(std::string data, std::string_view name) {
+  if (smtp::header_values(data, name).empty()) return data;
   return smtp::remove_header(data, name);
 }
 

@@ -84,10 +84,11 @@ struct UpstreamClient::Impl {
                       fmt::format("{}: {} failed: {}", where, step, ec.message()));
   }
 
-  // Writes everything the session wants to send. AUTH lines may be in the
-  // buffer, so it is wiped afterwards.
+  // Writes everything the session wants to send. When AUTH lines are in the
+  // buffer it is wiped afterwards.
   asio::awaitable<Result<void>> flush() {
-    std::string out = session->take_output();
+    bool holds_secret = false;
+    std::string out = session->take_output(&holds_secret);
     if (out.empty()) co_return Result<void>{};
     timer.expires_after(timeout());
     asio::error_code ec;
@@ -106,7 +107,7 @@ struct UpstreamClient::Impl {
       else
         ec = std::get<0>(std::get<0>(r));
     }
-    wipe(out.data(), out.size());
+    if (holds_secret) wipe(out.data(), out.size());
     if (ec) co_return io_error("write", ec);
     co_return Result<void>{};
   }
@@ -311,11 +312,10 @@ Result<ClientTls> make_client_tls(const config::Upstream& upstream, const std::s
     tls->load_verify_file(upstream.ca_file, ec);
   }
   if (ec)
-    return make_error(Errc::config, fmt::format("cannot load CA certificates{}: {}",
-                                                upstream.ca_file.empty()
-                                                    ? ""
-                                                    : " from " + upstream.ca_file,
-                                                ec.message()));
+    return make_error(
+        Errc::config,
+        fmt::format("cannot load CA certificates{}: {}",
+                    upstream.ca_file.empty() ? "" : " from " + upstream.ca_file, ec.message()));
   return tls;
 }
 

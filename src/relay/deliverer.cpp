@@ -431,11 +431,15 @@ asio::awaitable<std::optional<std::int64_t>> Deliverer::deliver(Worker& w, const
     }
     co_return delivery::next_wakeup(env);
   }
-  std::string data;
+  // In place: without the submitter header (the usual case) no copy is made.
+  loaded->data = delivery::strip_header(std::move(loaded->data));
   if (!due.empty()) {
-    data = delivery::strip_header(loaded->data);
-    if (!pool.config.configuration_set.empty())
-      data = delivery::add_ses_headers(data, pool.config.configuration_set, env.identity);
+    std::string with_ses;
+    const bool ses = !pool.config.configuration_set.empty();
+    if (ses)
+      with_ses =
+          delivery::add_ses_headers(loaded->data, pool.config.configuration_set, env.identity);
+    const std::string& data = ses ? with_ses : loaded->data;
     // SES takes at most 50 recipients per transaction; other servers must
     // take 100 (RFC 5321), so 50 is safe everywhere.
     for (const auto& chunk :

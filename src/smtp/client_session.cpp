@@ -90,7 +90,9 @@ void ClientSession::quit() {
   state_ = State::Quit;
 }
 
-std::string ClientSession::take_output() {
+std::string ClientSession::take_output(bool* holds_secret) {
+  if (holds_secret != nullptr) *holds_secret = output_holds_secret_;
+  output_holds_secret_ = false;
   std::string out;
   out.swap(output_);
   return out;
@@ -275,6 +277,7 @@ void ClientSession::send_secret_base64(std::string_view prefix, std::string_view
   std::string encoded = base64_encode(secret);
   // Reserve first so the secret is never left behind in a freed buffer.
   output_.reserve(output_.size() + prefix.size() + encoded.size() + 2);
+  output_holds_secret_ = true;
   output_.append(prefix);
   output_.append(encoded);
   output_.append("\r\n");

@@ -96,8 +96,10 @@ class ClientSession {
   void connection_lost();                // peer closed / I/O error
   void submit(Message message);          // only after Ready; starts MAIL/RCPT/DATA
   void quit();  // sends QUIT when idle (else as soon as idle) and expects 221
-  // Bytes to write to the server now (may hold AUTH secrets: the driver wipes its copy).
-  std::string take_output();
+  // Bytes to write to the server now. They may hold AUTH secrets: then
+  // *holds_secret (when given) is set and the driver wipes its copy; a
+  // message body alone is not worth a 100 KB wipe per message.
+  std::string take_output(bool* holds_secret = nullptr);
   std::optional<Event> next_event();  // events in order
   const Capabilities& capabilities() const { return caps_; }
   bool finished() const { return state_ == State::Closed || state_ == State::Failed; }
@@ -167,6 +169,7 @@ class ClientSession {
   bool quit_pending_ = false;
   bool input_follows_ = false;  // receive(): more server bytes after the current line
   std::string output_;
+  bool output_holds_secret_ = false;  // AUTH data in output_ since the last take_output
   std::deque<Event> events_;
   std::deque<Command> queued_;    // not yet written
   std::deque<Command> awaiting_;  // written, reply outstanding

@@ -137,7 +137,11 @@ void ClientSession::on_transaction(const Reply& reply) {
       const bool deliverable = tx_.mail_ok && tx_.accepted > 0;
       if (reply.code == 354) {
         // RFC 2920 3.1: if nobody is left to receive it, end DATA with no content.
-        output_.append(deliverable ? std::string_view(tx_.data) : std::string_view(".\r\n"));
+        // The body is most of what a session writes: hand it over, not a copy.
+        if (deliverable && output_.empty())
+          output_.swap(tx_.data);
+        else
+          output_.append(deliverable ? std::string_view(tx_.data) : std::string_view(".\r\n"));
         body_sent_ = body_sent_ || deliverable;
         awaiting_.push_back(Command{"", deliverable ? Expect::DataEnd : Expect::DataDiscard});
         tx_.data = std::string{};

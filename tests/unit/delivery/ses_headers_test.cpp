@@ -63,7 +63,17 @@ TEST(StripHeader, RemovesTheSubmitterHeaderOnly) {
   EXPECT_EQ(strip_header(in, "Subject"),
             "x-smtpguard-submitter: forged\r\n\tcontinued\r\n"
             "X-Smtpguard-Submitter: again\r\n\r\nX-Smtpguard-Submitter: body line\r\n");
-  EXPECT_EQ(strip_header(kMessage), kMessage);
+  EXPECT_EQ(strip_header(std::string(kMessage)), kMessage);
+  // A field with an empty value is a field too.
+  EXPECT_EQ(strip_header("X-Smtpguard-Submitter:\r\nSubject: s\r\n\r\nb"), "Subject: s\r\n\r\nb");
+}
+
+TEST(StripHeader, DataWithoutTheFieldIsReturnedNotCopied) {
+  std::string big = "Subject: s\r\n\r\n" + std::string(200000, 'x');
+  const char* buffer = big.data();
+  const std::string out = strip_header(std::move(big));
+  EXPECT_EQ(out.data(), buffer);
+  EXPECT_EQ(out.size(), 200000u + 14);
 }
 
 }  // namespace

@@ -99,6 +99,35 @@ TEST_P(Session, AuthLoginAnswersBothChallenges) {
             (Types{ET::Greeting, ET::Capabilities, ET::Authenticated, ET::Ready}));
 }
 
+// The driver wipes what it wrote only when it held AUTH data: a body
+// (100 KB and more) is not wiped on every message.
+TEST_P(Session, OutputSaysWhenItHoldsAuthData) {
+  const Secret password = Secret::copy_of("pass");
+  ClientOptions options = plain_options();
+  options.implicit_tls = true;
+  options.username = "user";
+  options.password = &password;
+  FakeServer server(options, bytewise());
+  EXPECT_EQ(server.say("220 mx ESMTP\r\n"), "EHLO client.example\r\n");
+  EXPECT_FALSE(server.last_held_secret());
+  EXPECT_EQ(server.say("250-mx\r\n250 AUTH=LOGIN\r\n"), "AUTH LOGIN\r\n");
+  EXPECT_FALSE(server.last_held_secret());
+  EXPECT_EQ(server.say("334 VXNlcm5hbWU6\r\n"), "dXNlcg==\r\n");
+  EXPECT_TRUE(server.last_held_secret());
+  EXPECT_EQ(server.say("334 UGFzc3dvcmQ6\r\n"), "cGFzcw==\r\n");
+  EXPECT_TRUE(server.last_held_secret());
+  EXPECT_EQ(server.say("235 2.7.0 Accepted\r\n"), "");
+  EXPECT_FALSE(server.last_held_secret());
+  server.session().submit(testing::make_message("a@x.example", {"b@y.example"}, "hello\n"));
+  bool held = true;
+  EXPECT_EQ(server.session().take_output(&held), "MAIL FROM:<a@x.example>\r\n");
+  EXPECT_FALSE(held);
+  EXPECT_EQ(server.say("250 Ok\r\n"), "RCPT TO:<b@y.example>\r\n");
+  EXPECT_EQ(server.say("250 Ok\r\n"), "DATA\r\n");
+  EXPECT_EQ(server.say("354 go\r\n"), "hello\r\n.\r\n");
+  EXPECT_FALSE(server.last_held_secret());
+}
+
 TEST_P(Session, AuthFailureNamesServerReplyButNotSecret) {
   const Secret password = Secret::copy_of("s3cr3t-pw");
   ClientOptions options = plain_options();

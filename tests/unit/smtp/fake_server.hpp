@@ -33,8 +33,10 @@ class FakeServer {
     } else {
       session_.receive(bytes);
     }
-    return session_.take_output();
+    return session_.take_output(&last_held_secret_);
   }
+  // Whether the bytes the last say() returned held AUTH data.
+  bool last_held_secret() const { return last_held_secret_; }
 
   std::vector<Event> events() {
     std::vector<Event> out;
@@ -52,6 +54,7 @@ class FakeServer {
  private:
   ClientSession session_;
   bool bytewise_;
+  bool last_held_secret_ = false;
 };
 
 inline Message make_message(std::string from, std::vector<std::string> to, std::string data) {
