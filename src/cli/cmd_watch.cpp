@@ -212,7 +212,7 @@ int run_watch(const config::Config& cfg, const WatchArgs& a) {
     offset = static_cast<std::uint64_t>(st.st_size);
     ::lseek(fd, static_cast<off_t>(offset), SEEK_SET);
   }
-  std::vector<char> buf(1u << 20);
+  std::vector<char> buf(1u << 16);
   struct sigaction sa {};
   sa.sa_handler = on_stop;
   ::sigaction(SIGINT, &sa, nullptr);

@@ -11,7 +11,8 @@
 namespace sg::monitor {
 namespace {
 
-using detail::fnv1a;
+using detail::address_hash;
+using detail::assign_lower;
 using detail::IdentityState;
 using detail::kNone;
 using detail::Outcomes;
@@ -39,12 +40,6 @@ std::string printable(std::string_view s, std::size_t max = kPrintable.max) {
   OneLineOptions o = kPrintable;
   o.max = max;
   return one_line(s, o);
-}
-
-void assign_lower(std::string& out, std::string_view s) {
-  out.assign(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
 }
 
 std::int64_t clamp_time(std::int64_t t) {
@@ -86,7 +81,10 @@ void fire(State& st, std::vector<Action>& out, const Fire& f, std::int64_t now,
   auto it = st.active.find(std::string_view(key));
   if (it != st.active.end()) {
     it->second.last_true = std::max(it->second.last_true, now);
-    if (ref != nullptr) *ref = {&it->second, st.active_epoch};
+    if (ref != nullptr) {
+      *ref = {&it->second, st.active_epoch};
+      it->second.referenced = true;
+    }
     return;
   }
   Action a{std::string(f.detector),
@@ -105,7 +103,10 @@ void fire(State& st, std::vector<Action>& out, const Fire& f, std::int64_t now,
     State::Active entry{a, now};
     st.next_expiry = std::min(st.next_expiry, deadline(entry));
     auto added = st.active.emplace(key, std::move(entry)).first;
-    if (ref != nullptr) *ref = {&added->second, st.active_epoch};
+    if (ref != nullptr) {
+      *ref = {&added->second, st.active_epoch};
+      added->second.referenced = true;
+    }
   }
   out.push_back(std::move(a));
 }
@@ -118,8 +119,8 @@ void expire(State& st, std::int64_t now) {
   for (auto it = st.active.begin(); it != st.active.end();) {
     std::int64_t due = deadline(it->second);
     if (now >= due) {
+      if (it->second.referenced) ++st.active_epoch;
       it = st.active.erase(it);
-      ++st.active_epoch;
     } else {
       next = std::min(next, due);
       ++it;
@@ -151,6 +152,7 @@ void roll_hour(IdentityState& id, std::int64_t hour) {
   for (std::int64_t h = hour - silent; h < hour; ++h)
     learn_sample(id.baseline[static_cast<std::size_t>(h % 24)], 0, 0);
   id.hour = hour;
+  id.learned_at = kNone;
   id.peak_messages = id.peak_distinct = 0;
   id.cap_messages = id.cap_distinct = -1;
 }
@@ -179,12 +181,24 @@ struct Limit {
 
 // max(floor, factor x learned) but at most hard; learned is the largest of
 // this hour of day and its neighbours (mail an hour late is still usual).
-Limit limit_for(const IdentityState& id, std::int64_t now, float detail::Slot::*field,
-                std::uint32_t floor, double factor, std::uint32_t hard) {
-  auto h = static_cast<std::size_t>((now / 3600) % 24);
-  float learned = 0;
-  for (std::size_t k : {(h + 23) % 24, h, (h + 1) % 24})
-    if (id.baseline[k].samples > 0) learned = std::max(learned, id.baseline[k].*field);
+// Both learned values are found at once and kept for the hour (the rate
+// and recipients checks of every submission need them).
+Limit limit_for(IdentityState& id, std::int64_t now, bool messages, std::uint32_t floor,
+                double factor, std::uint32_t hard) {
+  if (id.learned_at != now / 3600) {
+    auto h = static_cast<std::size_t>((now / 3600) % 24);
+    float m = 0, d = 0;
+    for (std::size_t k : {(h + 23) % 24, h, (h + 1) % 24}) {
+      if (id.baseline[k].samples > 0) {
+        m = std::max(m, id.baseline[k].messages);
+        d = std::max(d, id.baseline[k].distinct);
+      }
+    }
+    id.learned_at = now / 3600;
+    id.learned_messages = m;
+    id.learned_distinct = d;
+  }
+  float learned = messages ? id.learned_messages : id.learned_distinct;
   double scaled = factor * learned;
   if (hard < floor || (hard < scaled))
     return {double(hard), Limit::From::hard, hard, floor, factor, learned};
@@ -194,20 +208,51 @@ Limit limit_for(const IdentityState& id, std::int64_t now, float detail::Slot::*
 
 class Engine {
  public:
-  Engine(State& st, std::vector<Action>& out, std::int64_t now) : st_(st), out_(out), now_(now) {}
+  Engine(State& st, std::vector<Action>& out, std::int64_t now, Detectors::IdentityHint& hint)
+      : st_(st), out_(out), now_(now), hint_(hint) {}
 
-  IdentityState& identity(std::string_view name) {
+  // The event's identity (hint_ is its hint); `submission` says which of
+  // its lines to ask for before reading any.
+  IdentityState& identity(std::string_view name, bool submission) {
+    using Place = detail::LruTable<IdentityState>::Place;
+    Place place{hint_.table, hint_.index, hint_.generation};
+    if (IdentityState* known = st_.identities.at(place, hint_.hash)) {
+      prefetch(*known, submission);
+      roll_hour(*known, now_ / 3600);
+      return *known;
+    }
     bool created = false;
-    auto& id = st_.identities.touch(name, created, [&](const IdentityState& gone) {
+    auto evict = [&](const IdentityState& gone) {
       st_.tracked_recipients -= std::min(st_.tracked_recipients, gone.recipients.size());
-    });
+    };
+    auto& id = st_.identities.touch(name, hint_.hash, created, evict, &place);
+    hint_.table = place.table;
+    hint_.index = place.index;
+    hint_.generation = place.generation;
     if (created) id.first_seen = now_;
     roll_hour(id, now_ / 3600);
     return id;
   }
 
+  // An identity's state is cold by its next event (hundreds of others come
+  // between): ask for the lines the event reads all at once, rather than one
+  // miss after the other as the checks reach them.
+  void prefetch(const IdentityState& id, bool submission) {
+    const char* p = reinterpret_cast<const char*>(&id);
+    const char* end = submission ? reinterpret_cast<const char*>(&id.baseline) : p + 1;
+    for (const char* at = p; at < end; at += 64) __builtin_prefetch(at);
+    if (submission) {
+      const auto h = static_cast<std::size_t>((now_ / 3600) % 24);
+      __builtin_prefetch(&id.baseline[(h + 23) % 24]);
+      __builtin_prefetch(&id.baseline[(h + 1) % 24]);
+    } else {
+      const auto* o = reinterpret_cast<const char*>(&id.outcomes);
+      for (const char* at = o; at < o + sizeof(Outcomes); at += 64) __builtin_prefetch(at);
+    }
+  }
+
   void submission(const Event& e) {
-    IdentityState& id = identity(e.identity);
+    IdentityState& id = identity(e.identity, true);
     rate(id, e.identity);
     new_sender(id, e);
     distinct(id, e);
@@ -223,7 +268,7 @@ class Engine {
       ring.add(hour, 1);
     };
     if (!e.identity.empty()) {
-      IdentityState& id = identity(e.identity);
+      IdentityState& id = identity(e.identity, false);
       count(id.outcomes);
       ratios(id.outcomes, Scope::identity, e.identity, st_.config.bounces.identity_action);
       distinct(id, e);
@@ -283,33 +328,37 @@ class Engine {
     id.peak_messages = std::max(id.peak_messages, float(count));
     const auto& c = st_.config.rate;
     if (!c.enabled) return;
-    Limit lim = limit_for(id, now_, &detail::Slot::messages, c.floor_per_minute, c.factor,
-                          c.hard_per_minute);
+    Limit lim = limit_for(id, now_, true, c.floor_per_minute, c.factor, c.hard_per_minute);
     if (count <= lim.value) return;
     id.cap_messages =
         id.cap_messages < 0 ? float(lim.value) : std::min(id.cap_messages, float(lim.value));
-    fire(st_, out_, {"rate", c.action, Scope::identity, name, Severity::warning}, now_, [&] {
-      return fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
-                         printable(name), count, lim.value, lim.why());
-    });
+    fire(
+        st_, out_, {"rate", c.action, Scope::identity, name, Severity::warning}, now_,
+        [&] {
+          return fmt::format("identity {}: {:.0f} messages in the last minute, above {:.0f} ({})",
+                             printable(name), count, lim.value, lim.why());
+        },
+        &id.refs[0]);
   }
 
   void new_sender(IdentityState& id, const Event& e) {
     if (e.sender.empty() || e.sender == "<>" || e.sender.size() > kMaxSenderLength) return;
     std::string& s = st_.text;  // lower-cased sender; stored only when new
     assign_lower(s, e.sender);
-    const std::uint64_t h = fnv1a(s);
+    const std::uint64_t h = address_hash(s);
     if (auto* known = id.senders.find(h, s)) {
       id.senders.use(*known);
       return;
     }
     const auto& c = st_.config.new_sender;
     if (c.enabled && now_ - id.first_seen >= std::int64_t(c.learning_seconds))
-      fire(st_, out_, {"new_sender", c.action, Scope::identity, e.identity, Severity::warning},
-           now_, [&] {
-             return fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
-                                printable(s));
-           });
+      fire(
+          st_, out_, {"new_sender", c.action, Scope::identity, e.identity, Severity::warning}, now_,
+          [&] {
+            return fmt::format("identity {}: first mail from sender <{}>", printable(e.identity),
+                               printable(s));
+          },
+          &id.refs[2]);
     id.senders.add(h, s);
   }
 
@@ -323,7 +372,7 @@ class Engine {
     }
     id.distinct.advance(minute);
     for (const auto& r : e.recipients) {
-      std::uint64_t h = fnv1a(r);
+      std::uint64_t h = address_hash(r);
       if (id.recipients.refresh(h, minute)) continue;
       if (id.recipients.size() < kMaxRecipients && st_.tracked_recipients < kMaxRecipientsTotal) {
         id.recipients.insert(h, minute);
@@ -335,17 +384,18 @@ class Engine {
     id.peak_distinct = std::max(id.peak_distinct, float(count));
     const auto& c = st_.config.recipients;
     if (!c.enabled) return;
-    Limit lim =
-        limit_for(id, now_, &detail::Slot::distinct, c.floor_per_10min, c.factor, c.hard_per_10min);
+    Limit lim = limit_for(id, now_, false, c.floor_per_10min, c.factor, c.hard_per_10min);
     if (count <= lim.value) return;
     id.cap_distinct =
         id.cap_distinct < 0 ? float(lim.value) : std::min(id.cap_distinct, float(lim.value));
-    fire(st_, out_, {"recipients", c.action, Scope::identity, e.identity, Severity::warning}, now_,
-         [&] {
-           return fmt::format(
-               "identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
-               printable(e.identity), count, lim.value, lim.why());
-         });
+    fire(
+        st_, out_, {"recipients", c.action, Scope::identity, e.identity, Severity::warning}, now_,
+        [&] {
+          return fmt::format(
+              "identity {}: {:.0f} distinct recipients in 10 minutes, above {:.0f} ({})",
+              printable(e.identity), count, lim.value, lim.why());
+        },
+        &id.refs[1]);
   }
 
   void ratios(Outcomes& o, Scope scope, std::string_view subject, Act high_action) {
@@ -393,6 +443,7 @@ class Engine {
   State& st_;
   std::vector<Action>& out_;
   std::int64_t now_;
+  Detectors::IdentityHint& hint_;
 };
 
 }  // namespace
@@ -403,6 +454,12 @@ Detectors& Detectors::operator=(Detectors&&) noexcept = default;
 Detectors::~Detectors() = default;
 
 std::vector<Action> Detectors::observe(const Event& event) {
+  IdentityHint hint;
+  hint.hash = name_hash(event.identity);
+  return observe(event, hint);
+}
+
+std::vector<Action> Detectors::observe(const Event& event, IdentityHint& hint) {
   std::vector<Action> out;
   State& st = *state_;
   std::int64_t now = clamp_time(event.time);
@@ -411,7 +468,7 @@ std::vector<Action> Detectors::observe(const Event& event) {
     st.last_expiry_minute = st.now / 60;
     expire(st, st.now);
   }
-  Engine engine(st, out, now);
+  Engine engine(st, out, now, hint);
   switch (event.kind) {
     case EventKind::received:
     case EventKind::held:

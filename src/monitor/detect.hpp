@@ -111,6 +111,17 @@ class Detectors {
   // fire again, until its condition has been false for 10 minutes (a block:
   // until it ends) -- see tick().
   std::vector<Action> observe(const Event& event);
+  // For a caller that sees the same identities again and again (the Exim
+  // log reader): one hint per identity name, hash = name_hash(name)
+  // (hash_index.hpp) set by the caller, the rest filled in here. The next
+  // event of that identity then finds its state through the hint, without
+  // hashing or comparing the name, as long as it is still there.
+  struct IdentityHint {
+    std::uint64_t hash = 0;
+    std::uint64_t table = 0;
+    std::uint32_t index = 0, generation = 0;
+  };
+  std::vector<Action> observe(const Event& event, IdentityHint& hint);
 
   // Advances time with no event: windows slide, hours are learned, expired
   // actions become inactive. Returns actions that fire because of time alone

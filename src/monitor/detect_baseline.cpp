@@ -49,13 +49,15 @@ bool number_array(const nlohmann::json& j, const char* key, std::array<float, 24
 nlohmann::json Detectors::to_json() const {
   nlohmann::json ids = nlohmann::json::array();
   // Least recent first, so loading in order rebuilds the same LRU order.
-  state_->identities.each([&](const std::string& name, const detail::IdentityState& id) {
+  state_->identities.each([&](std::string_view key, const detail::IdentityState& id) {
+    std::string name(key);
     if (!valid_utf8(name)) return;
     nlohmann::json messages = nlohmann::json::array(), distinct = nlohmann::json::array(),
                    samples = nlohmann::json::array();
     nlohmann::json senders = nlohmann::json::array();
     id.senders.each([&](const auto& s) {
-      if (valid_utf8(s.address)) senders.push_back(s.address);
+      std::string address(s.address.view());
+      if (valid_utf8(address)) senders.push_back(std::move(address));
     });
     for (const auto& s : id.baseline) {
       messages.push_back(s.messages);
@@ -111,7 +113,7 @@ Result<void> Detectors::from_json(const nlohmann::json& saved) {
       if (!s.is_string() || s.get_ref<const std::string&>().size() > kMaxName)
         return bad(where + ": bad sender");
       const auto& address = s.get_ref<const std::string&>();
-      id.senders.add(detail::fnv1a(address), address);
+      id.senders.add(detail::address_hash(address), address);
     }
   }
   state_->identities = std::move(fresh);

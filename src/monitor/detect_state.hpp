@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <deque>
-#include <list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -14,20 +16,58 @@
 #include <vector>
 
 #include "monitor/detect.hpp"
+#include "monitor/hash_index.hpp"
 
 namespace sg::monitor::detail {
 
 constexpr std::int64_t kNone = INT64_MIN;
 
-// FNV-1a of the ASCII-lower-cased bytes (addresses compare without case).
-inline std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u >= 'A' && u <= 'Z') u = static_cast<unsigned char>(u - 'A' + 'a');
-    h = (h ^ u) * 1099511628211ull;
+// ASCII A-Z -> a-z in the eight bytes of w (other bytes unchanged).
+inline std::uint64_t lower8(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  const std::uint64_t low7 = w & ~high;
+  const std::uint64_t from_a = low7 + (0x80 - 'A') * ones;      // high bit: byte >= 'A'
+  const std::uint64_t past_z = low7 + (0x80 - 'Z' - 1) * ones;  // high bit: byte > 'Z'
+  const std::uint64_t upper = from_a & ~past_z & ~w & high;     // and an ASCII byte
+  return w | (upper >> 2);                                      // 0x80 >> 2 == 0x20
+}
+
+// A hash of the ASCII-lower-cased bytes (addresses compare without case),
+// eight bytes at a time.
+inline std::uint64_t address_hash(std::string_view s) {
+  constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
+  std::uint64_t h = 0x452821e638d01377ull ^ (s.size() * k);
+  const char* p = s.data();
+  std::size_t n = s.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ lower8(w)) * k;
+    h ^= h >> 32;
   }
-  return h;
+  if (n > 0) {
+    h = (h ^ lower8(tail_word(p + n, n, s.size()))) * k;
+    h ^= h >> 32;
+  }
+  h *= 0xc2b2ae3d27d4eb4full;
+  return h ^ (h >> 29);
+}
+
+// out = s lower-cased (ASCII), eight bytes at a time.
+inline void assign_lower(std::string& out, std::string_view s) {
+  out.resize(s.size());
+  char* o = out.data();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    w = lower8(w);
+    std::memcpy(o + i, &w, 8);
+  }
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    o[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
 }
 
 // Counts per time unit (minute or hour) for the last N units; unit u lives
@@ -40,6 +80,7 @@ struct Ring {
   std::uint64_t total = 0;    // sum of v
 
   static std::size_t slot(std::int64_t u) {
+    if (u >= 0) return static_cast<std::size_t>(u % std::int64_t(N));  // times are clamped >= 0
     return static_cast<std::size_t>(((u % std::int64_t(N)) + std::int64_t(N)) % std::int64_t(N));
   }
   void advance(std::int64_t u) {
@@ -125,7 +166,12 @@ class RecentSet {
       --size_;
       ++gone;
     }
-    if (size_ == 0 && !table_.empty()) {
+    if (size_ == 0 && table_.size() <= 64) {
+      // Kept for the next keys: most sets empty and refill every few minutes.
+      nodes_.clear();
+      std::fill(table_.begin(), table_.end(), kEmpty);
+      first_ = last_ = free_ = kEmpty;
+    } else if (size_ == 0) {
       *this = RecentSet();
     } else if (table_.size() > 64 && size_ * 8 < table_.size()) {
       rebuild(table_.size() / 4);
@@ -203,6 +249,35 @@ class RecentSet {
   std::size_t size_ = 0;
 };
 
+// Text kept inline when short (most identity names and addresses), so
+// comparing it reads the entry's own cache lines and nothing else.
+class ShortText {
+ public:
+  static constexpr std::size_t kInline = 44;
+  std::string_view view() const { return {size_ <= kInline ? small_ : big_.get(), size_}; }
+  void assign(std::string_view s) {
+    size_ = static_cast<std::uint32_t>(s.size());
+    char* to = small_;
+    if (s.size() > kInline) {
+      if (big_cap_ < s.size()) {
+        big_ = std::make_unique<char[]>(s.size());
+        big_cap_ = s.size();
+      }
+      to = big_.get();
+    }
+    if (!s.empty()) std::memcpy(to, s.data(), s.size());
+  }
+  bool operator==(std::string_view s) const {
+    return size_ == s.size() && (s.empty() || std::memcmp(view().data(), s.data(), s.size()) == 0);
+  }
+
+ private:
+  std::uint32_t size_ = 0;
+  char small_[kInline];
+  std::unique_ptr<char[]> big_;  // longer text (never for names up to kInline)
+  std::size_t big_cap_ = 0;
+};
+
 // The envelope senders an identity used, at most kMax, the least recently
 // used forgotten first: entries linked in order of use, found through a
 // small open-addressing table of entry indices, so neither a lookup nor
@@ -211,21 +286,25 @@ class Senders {
  public:
   static constexpr std::size_t kMax = 64;
   struct Entry {
-    std::uint64_t hash = 0;  // fnv1a(address)
     std::uint64_t used = 0;  // larger is more recent (picks among duplicates)
-    std::string address;
-    std::uint8_t prev = kNil, next = kNil;
+    ShortText address;
   };
 
   std::size_t size() const { return entries_.size(); }
-  // The least recently used entry equal to address (hash = fnv1a(address));
-  // duplicates only come from a loaded baseline.
+  // The least recently used entry equal to address (hash = address_hash(address));
+  // duplicates only come from a loaded baseline. A slot keeps 16 bits of
+  // its entry's hash and its home, so probing and deleting touch no entry
+  // but a likely match.
   Entry* find(std::uint64_t hash, std::string_view address) {
     Entry* found = nullptr;
-    for (std::size_t i = home(hash); table_[i] != kNil; i = (i + 1) % kSlots) {
-      Entry& e = entries_[table_[i]];
-      if (e.hash == hash && e.address == address && (found == nullptr || e.used < found->used))
+    const std::uint16_t tag = tag_of(hash);
+    for (std::size_t i = home(hash); table_[i].index != kNil; i = (i + 1) % kSlots) {
+      if (table_[i].tag != tag) continue;
+      Entry& e = entries_[table_[i].index];
+      if (e.address == address && (found == nullptr || e.used < found->used)) {
         found = &e;
+        if (!dups_) break;
+      }
     }
     return found;
   }
@@ -245,39 +324,53 @@ class Senders {
       entries_.emplace_back();
     }
     Entry& e = entries_[n];
-    e.hash = hash;
     e.address.assign(address);
     link_last(n);
-    std::size_t i = home(hash);
-    while (table_[i] != kNil) i = (i + 1) % kSlots;
-    table_[i] = n;
+    // The same address on the probe run (loaded twice): from then on find()
+    // looks past the first match.
+    const std::uint16_t tag = tag_of(hash);
+    const auto h = static_cast<std::uint8_t>(home(hash));
+    homes_[n] = h;
+    std::size_t i = h;
+    for (; table_[i].index != kNil; i = (i + 1) % kSlots)
+      dups_ = dups_ || (table_[i].tag == tag && entries_[table_[i].index].address == address);
+    table_[i] = {n, h, tag};
   }
   // Least recently used first.
   template <class F>
   void each(F&& f) const {
-    for (std::uint8_t n = first_; n != kNil; n = entries_[n].next) f(entries_[n]);
+    for (std::uint8_t n = first_; n != kNil; n = links_[n].next) f(entries_[n]);
   }
 
  private:
   static constexpr std::uint8_t kNil = 255;
   static constexpr std::size_t kSlots = 2 * kMax;  // at most half full
+  struct Slot {
+    std::uint8_t index = kNil;
+    std::uint8_t home = 0;  // home(hash of the entry)
+    std::uint16_t tag = 0;  // tag_of(hash of the entry)
+  };
+  struct Link {
+    std::uint8_t prev = kNil, next = kNil;
+  };
 
   static std::size_t home(std::uint64_t hash) {
     return static_cast<std::size_t>((hash * 0x9e3779b97f4a7c15ull) >> 57);
   }
+  static std::uint16_t tag_of(std::uint64_t hash) { return static_cast<std::uint16_t>(hash >> 48); }
   std::size_t slot_of(std::uint8_t n) const {
-    std::size_t i = home(entries_[n].hash);
-    while (table_[i] != n) i = (i + 1) % kSlots;
+    std::size_t i = homes_[n];
+    while (table_[i].index != n) i = (i + 1) % kSlots;
     return i;
   }
   // Backward-shift deletion (as in RecentSet).
   void erase_slot(std::size_t i) {
     for (std::size_t j = i;;) {
-      table_[i] = kNil;
+      table_[i].index = kNil;
       for (;;) {
         j = (j + 1) % kSlots;
-        if (table_[j] == kNil) return;
-        std::size_t k = home(entries_[table_[j]].hash);
+        if (table_[j].index == kNil) return;
+        std::size_t k = table_[j].home;
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) break;
       }
@@ -285,29 +378,28 @@ class Senders {
       i = j;
     }
   }
+  // The recency links live apart from the entries (two bytes each), so
+  // reordering touches no other entry.
   void unlink(std::uint8_t n) {
-    Entry& x = entries_[n];
-    (x.prev == kNil ? first_ : entries_[x.prev].next) = x.next;
-    (x.next == kNil ? last_ : entries_[x.next].prev) = x.prev;
+    Link& x = links_[n];
+    (x.prev == kNil ? first_ : links_[x.prev].next) = x.next;
+    (x.next == kNil ? last_ : links_[x.next].prev) = x.prev;
     x.prev = x.next = kNil;
   }
   void link_last(std::uint8_t n) {
     entries_[n].used = ++clock_;
-    entries_[n].prev = last_;
-    entries_[n].next = kNil;
-    (last_ == kNil ? first_ : entries_[last_].next) = n;
+    links_[n] = {last_, kNil};
+    (last_ == kNil ? first_ : links_[last_].next) = n;
     last_ = n;
   }
 
   std::vector<Entry> entries_;
   std::uint64_t clock_ = 0;
   std::uint8_t first_ = kNil, last_ = kNil;
-  std::array<std::uint8_t, kSlots> table_ = filled();
-  static constexpr std::array<std::uint8_t, kSlots> filled() {
-    std::array<std::uint8_t, kSlots> t{};
-    t.fill(kNil);
-    return t;
-  }
+  bool dups_ = false;  // an address may be in twice
+  std::array<Slot, kSlots> table_{};
+  std::array<Link, kMax> links_{};
+  std::array<std::uint8_t, kMax> homes_{};  // home slot of each entry
 };
 
 // What an identity usually does at one hour of the day (UTC): EWMA of the
@@ -322,11 +414,14 @@ struct Slot {
 // An action in force (Detectors::State::active), and a subject's shortcut
 // to it: while a condition holds, every event re-fires its action, and the
 // shortcut spares building the key and looking it up. Entries only go in
-// expiry, which bumps State::active_epoch, so a shortcut from an older
-// epoch is not followed.
+// expiry, which bumps State::active_epoch when the entry went out with a
+// shortcut to it, so a shortcut from an older epoch is not followed (and
+// actions nobody holds a shortcut to, such as auth blocks, expire without
+// voiding the others').
 struct ActiveEntry {
   Action action;
   std::int64_t last_true = 0;  // the condition was last seen true then
+  bool referenced = false;     // a shortcut to it was handed out
 };
 struct ActiveRef {
   ActiveEntry* entry = nullptr;
@@ -354,6 +449,10 @@ struct IdentityState {
   std::int64_t hour = kNone;
   float peak_messages = 0, peak_distinct = 0;
   float cap_messages = -1, cap_distinct = -1;  // -1: not flagged this hour
+  // The learned values limit_for() takes at hour `learned_at` (epoch hours):
+  // the baseline only changes in roll_hour, which sets learned_at to kNone.
+  std::int64_t learned_at = kNone;
+  float learned_messages = 0, learned_distinct = 0;
   Ring<2> messages;  // per minute; the sliding minute weighs the previous one
   // Distinct recipients: address hashes with the minute last seen (within
   // 10 min), and per minute how many entered the set (or overflowed the caps).
@@ -362,6 +461,7 @@ struct IdentityState {
   Senders senders;
   std::array<Slot, 24> baseline{};
   Outcomes outcomes;
+  std::array<ActiveRef, 3> refs;  // rate, recipients, new_sender
 };
 
 struct UpstreamState {
@@ -372,49 +472,138 @@ struct RemoteState {
   std::deque<std::int64_t> failures;  // times of the latest AUTH failures
 };
 
-// A map with a size cap that evicts the least recently touched entry. The
-// index's keys view the names stored in the list's nodes (which never
-// move), so finding an existing entry builds no string.
+// A map with a size cap that evicts the least recently touched entry.
+// Entries sit in a vector (an evicted one is reused in place), found
+// through a HashIndex of name_hash, their names inline. Recency: every
+// touch stamps the entry and appends (entry, stamp) to a queue; the least
+// recently touched entry is the first queued pair whose stamp is still the
+// entry's. So a touch writes only a compact stamp array and the queue's
+// tail, and the queue is compacted (stale pairs dropped, order kept) when it
+// gets long.
 template <class S>
 class LruTable {
  public:
-  explicit LruTable(std::size_t cap) : cap_(cap == 0 ? 1 : cap) {}
+  explicit LruTable(std::size_t cap) : cap_(cap == 0 ? 1 : cap), serial_(next_serial()) {}
   LruTable(LruTable&&) noexcept = default;
   LruTable& operator=(LruTable&&) noexcept = default;
   LruTable(const LruTable&) = delete;
   LruTable& operator=(const LruTable&) = delete;
 
   // The entry for key, created (evicting if full) when absent. `on_evict`
-  // receives the entry thrown out, if any.
+  // receives the entry thrown out, if any. References stay valid until the
+  // next touch.
   template <class OnEvict>
   S& touch(std::string_view key, bool& created, OnEvict&& on_evict) {
-    auto it = index_.find(key);
-    created = it == index_.end();
-    if (!created) {
-      order_.splice(order_.end(), order_, it->second);
-      return it->second->second;
-    }
-    if (index_.size() >= cap_) {
-      on_evict(std::as_const(order_.front().second));
-      index_.erase(std::string_view(order_.front().first));
-      order_.pop_front();
-    }
-    order_.emplace_back(std::string(key), S{});
-    index_.emplace(std::string_view(order_.back().first), std::prev(order_.end()));
-    return order_.back().second;
+    return touch(key, name_hash(key), created, on_evict);
   }
-  std::size_t size() const { return index_.size(); }
+  // Where an entry is: its index, and its generation there (bumped when
+  // the index is reused for another key). `table` tells tables apart.
+  struct Place {
+    std::uint64_t table = 0;
+    std::uint32_t index = 0, generation = 0;
+  };
+  // The same with hash == name_hash(key) already known; `place`, if given,
+  // is set to the entry's.
+  template <class OnEvict>
+  S& touch(std::string_view key, std::uint64_t hash, bool& created, OnEvict&& on_evict,
+           Place* place = nullptr) {
+    std::uint32_t n = index_.find(
+        hash, [&](std::uint32_t i) { return entries_[i].hash == hash && entries_[i].key == key; });
+    created = n == HashIndex::kNone;
+    if (!created) {
+      stamp(n);
+      if (place != nullptr) *place = {serial_, n, generation_[n]};
+      return entries_[n].value;
+    }
+    if (entries_.size() >= cap_) {
+      n = oldest();
+      Entry& old = entries_[n];
+      on_evict(std::as_const(old.value));
+      index_.erase(old.hash, n);
+      old.key.assign(key);
+      old.hash = hash;
+      old.value = S{};
+      ++generation_[n];  // places handed out for the old key are void
+    } else {
+      n = static_cast<std::uint32_t>(entries_.size());
+      entries_.emplace_back();
+      entries_.back().key.assign(key);
+      entries_.back().hash = hash;
+      used_.push_back(0);
+      generation_.push_back(1);
+    }
+    stamp(n);
+    index_.insert(hash, n);
+    if (place != nullptr) *place = {serial_, n, generation_[n]};
+    return entries_[n].value;
+  }
+  // The entry at a place touch() gave for a key of this hash, touched, if
+  // it still holds that key; nullptr otherwise.
+  S* at(const Place& p, std::uint64_t hash) {
+    if (p.table != serial_ || p.index >= entries_.size() || generation_[p.index] != p.generation ||
+        entries_[p.index].hash != hash)  // a place passed with another key's hash
+      return nullptr;
+    stamp(p.index);
+    return &entries_[p.index].value;
+  }
+  std::size_t size() const { return entries_.size(); }
   // Calls f(key, value), least recently touched first.
   template <class F>
   void each(F&& f) const {
-    for (const auto& [key, value] : order_) f(key, value);
+    for (std::size_t q = head_; q < queue_.size(); ++q) {
+      const std::uint32_t n = queue_[q].index;
+      if (used_[n] == queue_[q].used) f(entries_[n].key.view(), entries_[n].value);
+    }
   }
 
  private:
-  using List = std::list<std::pair<std::string, S>>;
+  struct Entry {
+    ShortText key;
+    std::uint64_t hash = 0;  // next to the value: at() reads both
+    S value{};
+  };
+  struct Queued {
+    std::uint32_t index;
+    std::uint64_t used;
+  };
+
+  void stamp(std::uint32_t n) {
+    used_[n] = ++clock_;
+    queue_.push_back({n, clock_});
+    if (queue_.size() - head_ > 4 * entries_.size() + 256) compact();
+  }
+  // The least recently touched entry; its pair leaves the queue.
+  std::uint32_t oldest() {
+    for (;; ++head_) {
+      const Queued& q = queue_[head_];
+      if (used_[q.index] == q.used) return queue_[head_++].index;
+    }
+  }
+  void compact() {
+    std::size_t kept = 0;  // branch-free: live and stale pairs come in no order
+    for (std::size_t q = head_; q < queue_.size(); ++q) {
+      const Queued x = queue_[q];
+      queue_[kept] = x;
+      kept += used_[x.index] == x.used;
+    }
+    queue_.resize(kept);
+    head_ = 0;
+  }
+
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> last{0};
+    return ++last;
+  }
+
   std::size_t cap_;
-  List order_;
-  std::unordered_map<std::string_view, typename List::iterator> index_;
+  std::uint64_t serial_;  // unique per table made, so places of another table never match
+  std::vector<Entry> entries_;
+  std::vector<std::uint64_t> used_;  // stamp of each entry's last touch
+  std::vector<std::uint32_t> generation_;
+  std::vector<Queued> queue_;  // from head_: touches, oldest first (some stale)
+  std::size_t head_ = 0;
+  std::uint64_t clock_ = 0;
+  HashIndex index_;
 };
 
 struct TextHash {  // heterogeneous lookup: find a string_view without a string

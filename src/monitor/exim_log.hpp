@@ -14,8 +14,9 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "monitor/hash_index.hpp"
 
 namespace sg::monitor::exim {
 
@@ -67,9 +68,11 @@ struct Counts {
 struct Observation {
   enum class What : std::uint8_t { message, delivery, deferral, bounce, auth_failure };
   What what;
-  std::string_view identity;  // "auth:box@example.com", valid until the callback returns
-  std::string_view sender;    // message: envelope sender; auth_failure: user tried
-  std::string_view source;    // client IP when known
+  std::string_view identity;         // "auth:box@example.com", valid until the callback returns
+  std::uint64_t identity_hash = 0;   // name_hash(identity) (monitor/hash_index.hpp)
+  std::uint32_t identity_index = 0;  // the identity's place in identities(), never reused
+  std::string_view sender;           // message: envelope sender; auth_failure: user tried
+  std::string_view source;           // client IP when known
   // message: the recipients the arrival lists (space-separated, may be
   // empty); delivery, deferral, bounce: the one recipient.
   std::string_view recipient_list;
@@ -91,6 +94,7 @@ class EximLogReader {
 
   struct Identity {
     std::string name;
+    std::uint64_t hash = 0;  // name_hash(name), next to the name: both are read to find it
     Counts counts;
   };
   const std::vector<Identity>& identities() const { return identities_; }
@@ -113,15 +117,28 @@ class EximLogReader {
     bool recipients_known = false;  // the arrival listed them ("for ...")
   };
   struct IdKey {
-    std::array<char, 24> b{};
+    std::array<char, 24> b{};  // b[0] == 0: no key (ids start with a letter or digit)
     bool operator==(const IdKey&) const = default;
   };
-  struct IdHash {
-    std::size_t operator()(const IdKey& k) const;
-  };
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // Open messages: id -> owners, open addressing (linear probing, at most
+  // half full), so an arrival allocates nothing once the table has grown.
+  class OpenMessages {
+   public:
+    std::size_t size() const { return size_; }
+    Owners* find(const IdKey& k);
+    void put(const IdKey& k, const Owners& o);
+    void erase(const IdKey& k);
+    void clear();
+
+   private:
+    struct Slot {
+      IdKey key;
+      Owners owners;
+    };
+    std::size_t home(const IdKey& k) const;
+    std::size_t slot_of(const IdKey& k) const;  // k's slot or the free one for it
+    std::vector<Slot> slots_;                   // size a power of two, or empty
+    std::size_t size_ = 0;
   };
 
   void line(std::string_view text);
@@ -132,19 +149,22 @@ class EximLogReader {
   void count(std::uint32_t who, Observation::What what, const Line& l, std::string_view sender,
              std::uint32_t recipients, std::string_view list);
   static IdKey key_of(std::string_view id);
+  void forget_cwd(std::size_t i);
 
   Sink sink_;
   std::string partial_;
   std::string scratch_;  // identity names are built here without allocating
+  Line line_;            // the line being read
   std::vector<Identity> identities_;
-  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> by_name_;
-  std::unordered_map<IdKey, Owners, IdHash> open_;
+  detail::HashIndex by_name_;  // name_hash(name) -> index in identities_
+  OpenMessages open_;
   // The last cwd= line of a submitting process, by pid ("" without +pid).
   struct PendingCwd {
     std::string pid, dir;
     std::int64_t time = 0;
   };
-  std::vector<PendingCwd> cwd_;
+  std::vector<PendingCwd> cwd_;  // the first cwd_live_ are live, oldest first
+  std::size_t cwd_live_ = 0;
   std::uint64_t lines_ = 0, unparsed_ = 0, dropped_ = 0;
   std::int64_t last_time_ = 0;
 };

@@ -10,22 +10,33 @@ using What = Observation::What;
 // recipients detector (the count is always exact).
 constexpr std::size_t kMaxListed = 1000;
 
-void split_into(std::string_view list, std::vector<std::string>& out) {
+// Fills out with the words of list. Strings dropped off the end are kept in
+// spare (with their buffers) for the next longer list, so a run of messages
+// allocates nothing once the buffers have grown.
+void split_into(std::string_view list, std::vector<std::string>& out,
+                std::vector<std::string>& spare) {
   std::size_t n = 0, pos = 0;
   while (pos < list.size() && n < kMaxListed) {
     auto end = list.find(' ', pos);
     if (end == std::string_view::npos) end = list.size();
     if (end > pos) {
-      if (n < out.size()) {
-        out[n].assign(list.substr(pos, end - pos));
-      } else {
-        out.emplace_back(list.substr(pos, end - pos));
+      if (n == out.size()) {
+        if (spare.empty()) {
+          out.emplace_back();
+        } else {
+          out.push_back(std::move(spare.back()));
+          spare.pop_back();
+        }
       }
+      out[n].assign(list.substr(pos, end - pos));
       ++n;
     }
     pos = end + 1;
   }
-  out.resize(n);
+  while (out.size() > n) {
+    spare.push_back(std::move(out.back()));
+    out.pop_back();
+  }
 }
 
 }  // namespace
@@ -60,14 +71,14 @@ void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
   if (o.what == What::auth_failure) {
     e.identity.clear();  // a name someone tried is not an identity that sent
     e.sender.assign(o.sender);
-    e.recipients.clear();
+    split_into({}, e.recipients, spare_);
   } else {
     e.identity.assign(o.identity);
     e.sender.assign(o.sender);
     // An outcome's recipient was counted with its arrival when the arrival
     // listed recipients (o.recipients == 0 then); only otherwise is it news.
     const bool listed = o.what != What::message && o.recipients == 0;
-    split_into(listed ? std::string_view() : o.recipient_list, e.recipients);
+    split_into(listed ? std::string_view() : o.recipient_list, e.recipients, spare_);
   }
   e.recipient_count = std::max<std::uint32_t>(o.recipients, e.recipients.size());
   if (o.what != What::message && o.what != What::auth_failure) e.recipient_count = 1;
@@ -81,7 +92,17 @@ void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
     }
     clock_ = o.time;
   }
-  for (auto& a : detectors_.observe(e)) out.push_back(std::move(a));
+  // The reader hashed the name already; an auth failure's event has none.
+  Detectors::IdentityHint none;
+  Detectors::IdentityHint* hint = &none;
+  if (e.identity.empty()) {
+    none.hash = name_hash({});
+  } else {
+    if (o.identity_index >= hints_.size()) hints_.resize(o.identity_index + 1);
+    hint = &hints_[o.identity_index];
+    hint->hash = o.identity_hash;
+  }
+  for (auto& a : detectors_.observe(e, *hint)) out.push_back(std::move(a));
 }
 
 }  // namespace sg::monitor::exim

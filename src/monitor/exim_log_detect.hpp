@@ -27,7 +27,11 @@ class DetectorFeed {
 
  private:
   Detectors detectors_;
-  Event event_;  // reused, so its strings keep their capacity
+  Event event_;                     // reused, so its strings keep their capacity
+  std::vector<std::string> spare_;  // recipient strings not in use, buffers kept
+  // By Observation::identity_index (of the one reader feeding this): where
+  // the detectors keep that identity. Bounded by the reader's identity cap.
+  std::vector<Detectors::IdentityHint> hints_;
   std::int64_t clock_ = 0;
   std::uint64_t events_ = 0;
 };

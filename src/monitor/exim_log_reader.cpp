@@ -1,6 +1,8 @@
 // EximLogReader: lines -> identities and counts (see exim_log.hpp). The
 // message id ties a delivery, deferral or bounce back to the identities of
 // its arrival; "Completed" forgets the id again.
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "monitor/exim_log.hpp"
@@ -32,16 +34,79 @@ constexpr std::int64_t kCwdWindow = 60;  // seconds between cwd= and its arrival
 
 }  // namespace
 
-std::size_t EximLogReader::IdHash::operator()(const IdKey& k) const {
+// The top bits of a mix of all 24 bytes pick the home slot.
+std::size_t EximLogReader::OpenMessages::home(const IdKey& k) const {
   std::uint64_t w[3];
   std::memcpy(w, k.b.data(), sizeof w);
-  std::uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc2b2ae3d27d4eb4full) ^ w[2];
-  return static_cast<std::size_t>(h ^ (h >> 29));
+  std::uint64_t h = (w[0] ^ std::rotl(w[1], 21) ^ std::rotl(w[2], 42)) * 0x9e3779b97f4a7c15ull;
+  h = (h ^ (h >> 32)) * 0xc2b2ae3d27d4eb4full;
+  return static_cast<std::size_t>(h >> 32) & (slots_.size() - 1);
+}
+
+std::size_t EximLogReader::OpenMessages::slot_of(const IdKey& k) const {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = home(k);
+  while (slots_[i].key.b[0] != 0 && !(slots_[i].key == k)) i = (i + 1) & mask;
+  return i;
+}
+
+EximLogReader::Owners* EximLogReader::OpenMessages::find(const IdKey& k) {
+  if (size_ == 0) return nullptr;
+  Slot& s = slots_[slot_of(k)];
+  return s.key.b[0] == 0 ? nullptr : &s.owners;
+}
+
+void EximLogReader::OpenMessages::put(const IdKey& k, const Owners& o) {
+  if ((size_ + 1) * 2 > slots_.size()) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(1024, old.size() * 2), Slot{});
+    for (const Slot& s : old)
+      if (s.key.b[0] != 0) slots_[slot_of(s.key)] = s;
+  }
+  Slot& s = slots_[slot_of(k)];
+  if (s.key.b[0] == 0) {
+    s.key = k;
+    ++size_;
+  }
+  s.owners = o;
+}
+
+// Backward-shift deletion: later slots of the probe run move up so every
+// key stays reachable from its home.
+void EximLogReader::OpenMessages::erase(const IdKey& k) {
+  if (size_ == 0) return;
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = slot_of(k);
+  if (slots_[i].key.b[0] == 0) return;
+  --size_;
+  for (std::size_t j = i;;) {
+    slots_[i].key.b[0] = 0;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (slots_[j].key.b[0] == 0) return;
+      std::size_t h = home(slots_[j].key);
+      bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+      if (!stays) break;
+    }
+    slots_[i] = slots_[j];
+    i = j;
+  }
+}
+
+void EximLogReader::OpenMessages::clear() {
+  std::fill(slots_.begin(), slots_.end(), Slot{});
+  size_ = 0;
 }
 
 EximLogReader::IdKey EximLogReader::key_of(sv id) {
   IdKey k;
-  std::memcpy(k.b.data(), id.data(), std::min(id.size(), k.b.size()));
+  if (id.size() == 16) {  // the usual lengths as fixed-size copies
+    std::memcpy(k.b.data(), id.data(), 16);
+  } else if (id.size() == 23) {
+    std::memcpy(k.b.data(), id.data(), 23);
+  } else {
+    std::memcpy(k.b.data(), id.data(), std::min(id.size(), k.b.size()));
+  }
   return k;
 }
 
@@ -76,7 +141,7 @@ void EximLogReader::finish() {
 
 void EximLogReader::line(sv text) {
   ++lines_;
-  Line l;
+  Line& l = line_;  // parse_line() resets it; a member spares a second reset
   if (!parse_line(text, l)) {
     ++unparsed_;
     return;
@@ -100,11 +165,12 @@ void EximLogReader::line(sv text) {
     case Kind::cwd:
       if (submission_args(l.args)) {
         PendingCwd* slot = nullptr;
-        for (auto& c : cwd_)
-          if (c.pid == l.pid) slot = &c;
+        for (std::size_t i = 0; i < cwd_live_; ++i)
+          if (cwd_[i].pid == l.pid) slot = &cwd_[i];
         if (slot == nullptr) {
-          if (cwd_.size() >= kMaxPendingCwd) cwd_.erase(cwd_.begin());
-          slot = &cwd_.emplace_back();
+          if (cwd_live_ >= kMaxPendingCwd) forget_cwd(0);  // the oldest
+          if (cwd_live_ == cwd_.size()) cwd_.emplace_back();
+          slot = &cwd_[cwd_live_++];
           slot->pid = l.pid;
         }
         slot->dir.assign(l.cwd.substr(0, kMaxLine));
@@ -116,18 +182,32 @@ void EximLogReader::line(sv text) {
   }
 }
 
+// Takes cwd_[i] out of the live ones, the others keeping their order; its
+// strings go past the end with their buffers, for the next cwd= line.
+void EximLogReader::forget_cwd(std::size_t i) {
+  std::rotate(cwd_.begin() + static_cast<std::ptrdiff_t>(i),
+              cwd_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+              cwd_.begin() + static_cast<std::ptrdiff_t>(cwd_live_));
+  --cwd_live_;
+}
+
 std::uint32_t EximLogReader::identity(sv prefix, sv name) {
   scratch_.assign(prefix);
   scratch_.append(name);
-  if (auto it = by_name_.find(sv(scratch_)); it != by_name_.end()) return it->second;
+  std::uint64_t h = name_hash(scratch_);
+  auto is_key = [&](std::uint32_t i) {
+    return identities_[i].hash == h && identities_[i].name == scratch_;
+  };
+  if (auto found = by_name_.find(h, is_key); found != kNone) return found;
   if (identities_.size() >= kMaxIdentities) {
     scratch_.assign(prefix);
     scratch_.append("(others)");
-    if (auto it = by_name_.find(sv(scratch_)); it != by_name_.end()) return it->second;
+    h = name_hash(scratch_);
+    if (auto found = by_name_.find(h, is_key); found != kNone) return found;
   }
   auto index = static_cast<std::uint32_t>(identities_.size());
-  identities_.push_back({scratch_, {}});
-  by_name_.emplace(scratch_, index);
+  identities_.push_back({scratch_, h, {}});
+  by_name_.insert(h, index);
   return index;
 }
 
@@ -159,7 +239,8 @@ void EximLogReader::count(std::uint32_t who, What what, const Line& l, sv sender
       break;
   }
   if (sink_) {
-    Observation o{what, identities_[who].name, sender, l.host_ip, list, recipients, l.time};
+    const Identity& id = identities_[who];
+    Observation o{what, id.name, id.hash, who, sender, l.host_ip, list, recipients, l.time};
     sink_(o);
   }
 }
@@ -175,10 +256,11 @@ void EximLogReader::arrival(const Line& l) {
     owners.who[0] = identity("user:", l.local_user);
   }
   if (local) {
-    for (auto it = cwd_.begin(); it != cwd_.end(); ++it) {
-      if (it->pid == l.pid && l.time - it->time <= kCwdWindow && it->time <= l.time + 1) {
-        owners.who[1] = identity("cwd:", it->dir);
-        cwd_.erase(it);
+    for (std::size_t i = 0; i < cwd_live_; ++i) {
+      const PendingCwd& c = cwd_[i];
+      if (c.pid == l.pid && l.time - c.time <= kCwdWindow && c.time <= l.time + 1) {
+        owners.who[1] = identity("cwd:", c.dir);
+        forget_cwd(i);
         break;
       }
     }
@@ -191,13 +273,13 @@ void EximLogReader::arrival(const Line& l) {
     dropped_ += open_.size();
     open_.clear();
   }
-  open_[key_of(l.id)] = owners;
+  open_.put(key_of(l.id), owners);
 }
 
 void EximLogReader::outcome(const Line& l) {
-  auto it = open_.find(key_of(l.id));
-  if (it == open_.end()) return;  // arrived before the log starts, or Exim's own bounce
-  const Owners& owners = it->second;
+  const Owners* found = open_.find(key_of(l.id));
+  if (found == nullptr) return;  // arrived before the log starts, or Exim's own bounce
+  const Owners owners = *found;
   What what = l.kind == Kind::delivery  ? What::delivery
               : l.kind == Kind::failure ? What::bounce
                                         : What::deferral;

@@ -478,7 +478,7 @@ TEST(DetectState, SendersKeepTheMostRecentlyUsed) {
   std::vector<std::string> model;  // most recent last, as before the table
   for (int step = 0; step < 50000; ++step) {
     std::string address = "s" + std::to_string(rng() % 150) + "@example.com";
-    std::uint64_t h = detail::fnv1a(address);
+    std::uint64_t h = detail::address_hash(address);
     auto* found = senders.find(h, address);
     auto it = std::find(model.begin(), model.end(), address);
     ASSERT_EQ(found != nullptr, it != model.end());
@@ -492,8 +492,51 @@ TEST(DetectState, SendersKeepTheMostRecentlyUsed) {
     }
   }
   std::vector<std::string> order;
-  senders.each([&](const auto& e) { order.push_back(e.address); });
+  senders.each([&](const auto& e) { order.emplace_back(e.address.view()); });
   EXPECT_EQ(order, model);
+}
+
+TEST(DetectState, LruTableMatchesAListModel) {
+  std::mt19937_64 rng(5);
+  detail::LruTable<int> table(8);
+  std::vector<std::string> model;  // least recently touched first
+  std::map<std::string, detail::LruTable<int>::Place> places;
+  for (int step = 0; step < 20000; ++step) {
+    // Some names longer than ShortText keeps inline.
+    std::string key =
+        "k" + std::to_string(rng() % 20) + (rng() % 3 == 0 ? std::string(60, 'x') : "");
+    // A place stays good exactly as long as its key is in the table.
+    for (const auto& [name, place] : places) {
+      bool in = std::find(model.begin(), model.end(), name) != model.end();
+      ASSERT_EQ(table.at(place, name_hash(name)) != nullptr, in) << name;
+      if (in) {  // at() touched it
+        model.erase(std::find(model.begin(), model.end(), name));
+        model.push_back(name);
+      }
+    }
+    bool created = false;
+    std::string evicted;
+    detail::LruTable<int>::Place place;
+    int& value = table.touch(
+        key, name_hash(key), created, [&](const int& gone) { evicted = std::to_string(gone); },
+        &place);
+    auto it = std::find(model.begin(), model.end(), key);
+    ASSERT_EQ(created, it == model.end());
+    if (created) {
+      if (model.size() >= 8) {
+        ASSERT_EQ(evicted, std::to_string(std::hash<std::string>{}(model.front()) % 1000));
+        model.erase(model.begin());
+      }
+      value = static_cast<int>(std::hash<std::string>{}(key) % 1000);
+    } else {
+      model.erase(it);
+    }
+    model.push_back(key);
+    places[key] = place;
+    std::vector<std::string> order;
+    table.each([&](std::string_view k, const int&) { order.emplace_back(k); });
+    ASSERT_EQ(order, model);
+  }
 }
 
 TEST(DetectState, RingTotalIsTheSumOfItsUnits) {
