@@ -221,11 +221,13 @@ Result<Blocks> passwd_client_blocks(const PasswdClientParams& p) {
   const bool tls = p.tls != config::TlsMode::none;
   Blocks b;
   b.router =
+      // byname: the system resolver (/etc/hosts first), as Debian's own
+      // smarthost router does; a DNS-only lookup fails for hosts-file names.
       wrap(fmt::format("# Mail for other domains goes straight to the upstream {0}:{1}.\n"
                        "smtpguard_upstream:\n"
                        "  driver = manualroute\n"
                        "{2}"
-                       "  route_list = * {0}\n"
+                       "  route_list = * {0} byname\n"
                        "  self = send\n"
                        "  transport = smtpguard_upstream_smtp\n"
                        "  no_more\n",

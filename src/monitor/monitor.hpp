@@ -9,10 +9,11 @@
 // supervisor checks it (a JSON object with an "event" and no chain fields:
 // the receiver parses client bytes and is not trusted), stamps "proc" with
 // the worker's role, chains and appends it, and acknowledges with a running
-// count. A worker waits up to 250 ms for that acknowledgement, so a line is
-// normally on disk before the SMTP reply or spool change it records, yet a
-// slow supervisor never stalls mail: the worker stops waiting until it has
-// caught up. So the unprivileged receiver needs no descriptor of the file
+// count. A worker does not wait for that acknowledgement (only at exit, to
+// hand over what is left): waiting on every line stalled the worker's event
+// loop once per message. A line reaches the file milliseconds after the
+// reply or spool change it records, in order, and a slow supervisor never
+// stalls mail. So the unprivileged receiver needs no descriptor of the file
 // (it could truncate it) and nothing breaks when the file is rotated.
 // CLI commands append directly. Every file writer (supervisor, CLI) takes
 // flock(LOCK_EX) on the file, checks that the path still names the locked
