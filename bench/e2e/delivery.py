@@ -19,7 +19,7 @@ doubling runs, at most MAX_MESSAGES), hard stop after CAP_S seconds.
 
 usage: bench/e2e/delivery.py        (as root: Exim needs its setuid re-exec)
 env:   BUILD=build-bench (in the repo)  PARTS="plain tls"  POINTS="1 20 50"
-       SIZES="1000 100000"  PLAIN_SERVERS="ceiling exim sg-c4 sg-c8"
+       SIZES="1000 100000"  PLAIN_SERVERS="ceiling exim sg-c4 sg-c8 sg-c16"
        TLS_SERVERS="exim-tls sg-pool sg-single"  TLS_CONNECTIONS=4  GREET_DELAY_MS=0
        TARGET_S=10  CAL_S=2  MAX_MESSAGES=5000  CAP_S=120  COUNT= (fixed count, no
        calibration)  ROUNDS=1  SPOOL_SYNC=  SMTPGUARD= (binary; default BUILD's)
@@ -44,7 +44,7 @@ BUILD = os.path.abspath(ENV("BUILD") or os.path.join(SRC, "build-bench"))
 PARTS = (ENV("PARTS") or "plain tls").split()
 POINTS = [int(x) for x in (ENV("POINTS") or "1 20 50").split()]
 SIZES = [int(x) for x in (ENV("SIZES") or "1000 100000").split()]
-PLAIN_SERVERS = (ENV("PLAIN_SERVERS") or "ceiling exim sg-c4 sg-c8").split()
+PLAIN_SERVERS = (ENV("PLAIN_SERVERS") or "ceiling exim sg-c4 sg-c8 sg-c16").split()
 TLS_SERVERS = (ENV("TLS_SERVERS") or "exim-tls sg-pool sg-single").split()
 TLS_CONNECTIONS = int(ENV("TLS_CONNECTIONS") or 4)
 GREET_DELAY_MS = int(ENV("GREET_DELAY_MS") or 0)  # tls_sink.js's pause before each 220

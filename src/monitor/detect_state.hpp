@@ -35,22 +35,7 @@ inline std::uint64_t lower8(std::uint64_t w) {
 // A hash of the ASCII-lower-cased bytes (addresses compare without case),
 // eight bytes at a time.
 inline std::uint64_t address_hash(std::string_view s) {
-  constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
-  std::uint64_t h = 0x452821e638d01377ull ^ (s.size() * k);
-  const char* p = s.data();
-  std::size_t n = s.size();
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ lower8(w)) * k;
-    h ^= h >> 32;
-  }
-  if (n > 0) {
-    h = (h ^ lower8(tail_word(p + n, n, s.size()))) * k;
-    h ^= h >> 32;
-  }
-  h *= 0xc2b2ae3d27d4eb4full;
-  return h ^ (h >> 29);
+  return word_hash(s, 0x452821e638d01377ull, lower8);
 }
 
 // out = s lower-cased (ASCII), eight bytes at a time.

@@ -33,26 +33,32 @@ inline std::uint64_t tail_word(const char* end, std::size_t n, std::size_t total
   return byte(p[0]) | (byte(p[n / 2]) << (8 * (n / 2))) | (byte(p[n - 1]) << (8 * (n - 1)));
 }
 
-// A 64-bit hash of the bytes, 8 at a time (names are mostly 10-40 bytes).
-// Not keyed: like std::hash it is no defence against chosen collisions;
-// the tables using it stay correct (they compare the names), only slower.
-inline std::uint64_t name_hash(std::string_view s) {
+// A 64-bit hash of the bytes, 8 at a time (names are mostly 10-40 bytes),
+// each word passed through `word` first (e.g. lower-casing). Not keyed:
+// like std::hash it is no defence against chosen collisions; the tables
+// using it stay correct (they compare the keys), only slower.
+template <class Word>
+std::uint64_t word_hash(std::string_view s, std::uint64_t seed, Word&& word) {
   constexpr std::uint64_t k = 0x9e3779b97f4a7c15ull;
-  std::uint64_t h = 0x243f6a8885a308d3ull ^ (s.size() * k);
+  std::uint64_t h = seed ^ (s.size() * k);
   const char* p = s.data();
   std::size_t n = s.size();
   for (; n >= 8; n -= 8, p += 8) {
     std::uint64_t w;
     std::memcpy(&w, p, 8);
-    h = (h ^ w) * k;
+    h = (h ^ word(w)) * k;
     h ^= h >> 32;
   }
   if (n > 0) {
-    h = (h ^ tail_word(p + n, n, s.size())) * k;
+    h = (h ^ word(tail_word(p + n, n, s.size()))) * k;
     h ^= h >> 32;
   }
   h *= 0xc2b2ae3d27d4eb4full;
   return h ^ (h >> 29);
+}
+
+inline std::uint64_t name_hash(std::string_view s) {
+  return word_hash(s, 0x243f6a8885a308d3ull, [](std::uint64_t w) { return w; });
 }
 
 namespace detail {

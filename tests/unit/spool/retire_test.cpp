@@ -15,6 +15,7 @@
 
 namespace fs = std::filesystem;
 namespace sp = sg::spool;
+using sg::spool_test::entries;
 using sg::spool_test::file_mode;
 using sg::spool_test::message;
 using sg::spool_test::slurp;
@@ -27,15 +28,7 @@ std::unique_ptr<sp::Spool> open_spool(const fs::path& dir, std::size_t keep_free
   sp::Options options;
   options.keep_free = keep_free;
   options.recover = recover;
-  auto s = sp::Spool::open(dir, nullptr, std::move(options));
-  EXPECT_TRUE(s.ok()) << s.error().message;
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-std::size_t entries(const fs::path& dir) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
-  return n;
+  return sg::spool_test::open_spool_with(dir, std::move(options));
 }
 
 ino_t inode(const fs::path& p) {

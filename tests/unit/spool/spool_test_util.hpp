@@ -1,11 +1,13 @@
 // Helpers shared by the spool tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -37,6 +39,21 @@ inline spool::Message message(std::string data) {
   m.envelope.verdict = "accept";
   m.data = std::move(data);
   return m;
+}
+
+// Spool::open that fails the test (and returns null) on an error.
+inline std::unique_ptr<spool::Spool> open_spool_with(const std::filesystem::path& dir,
+                                                     spool::Options options) {
+  auto s = spool::Spool::open(dir, nullptr, std::move(options));
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// Names in a directory.
+inline std::size_t entries(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
 }
 
 inline unsigned file_mode(const std::filesystem::path& p) {
