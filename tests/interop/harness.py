@@ -290,9 +290,27 @@ class Relay:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    def audit(self):
+    def audit(self, settle=0.25, limit=5.0):
+        """The audit log's lines. Workers hand their lines to the supervisor
+        without waiting for it, so a line lands a few ms after the SMTP reply
+        it records: read once the file has not changed for `settle` seconds
+        (at most `limit` seconds)."""
         path = os.path.join(self.state, "audit.jsonl")
-        if not os.path.exists(path):
+        deadline = time.monotonic() + limit
+        last, since = object(), time.monotonic()
+        while True:
+            try:
+                st = os.stat(path)
+                key = (st.st_ino, st.st_size)
+            except FileNotFoundError:
+                key = None
+            now = time.monotonic()
+            if key != last:
+                last, since = key, now
+            elif now - since >= settle or now >= deadline:
+                break
+            time.sleep(0.02)
+        if key is None:
             return []
         with open(path) as f:
             return [json.loads(line) for line in f if line.strip()]
