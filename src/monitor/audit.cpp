@@ -1,6 +1,6 @@
 // AuditLog and the channel between a worker and the supervisor (see
-// monitor.hpp): the worker's side sends records and waits briefly for the
-// supervisor's running count; the supervisor's side checks and appends.
+// monitor.hpp): the worker's side sends records without waiting; the
+// supervisor's side checks and appends them.
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -35,7 +35,7 @@ int remaining_ms(Clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
-// A worker's end: records out, running counts in.
+// A worker's end: records out; nothing comes back.
 class ChannelSink final : public AuditLog::Impl {
  public:
   explicit ChannelSink(int fd) : fd_(fd) {}
@@ -70,11 +70,11 @@ class ChannelSink final : public AuditLog::Impl {
     // and reach the file within milliseconds; a line still in the socket
     // when the worker dies is read by the supervisor all the same.
     send_backlog();
-    read_counts();
   }
 
  private:
-  // Sends what the socket takes now; false if the supervisor is gone.
+  // Sends what the socket takes now; false if the supervisor is gone (its
+  // end closed: EPIPE, or ECONNRESET with lines unread).
   bool send_backlog() {
     while (!backlog_.empty()) {
       const std::string& t = backlog_.front();
@@ -90,19 +90,6 @@ class ChannelSink final : public AuditLog::Impl {
     return true;
   }
 
-  // The supervisor's running counts are not waited for; reading them keeps
-  // the socket drained and tells when the supervisor is gone.
-  void read_counts() {
-    for (;;) {
-      std::uint64_t count = 0;
-      ssize_t n = ::recv(fd_, &count, sizeof count, MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == static_cast<ssize_t>(sizeof count)) continue;
-      if (n == 0) gone();
-      return;
-    }
-  }
-
   void gone() {
     if (!lost_) spdlog::error("audit log: the supervisor's channel is closed; lines are lost");
     lost_ = true;
@@ -113,13 +100,11 @@ class ChannelSink final : public AuditLog::Impl {
   // Until everything is sent or the deadline.
   bool wait(Clock::time_point deadline) {
     for (;;) {
-      if (!send_backlog()) return false;
-      read_counts();
-      if (lost_) return false;
+      if (lost_ || !send_backlog()) return false;
       if (backlog_.empty()) return true;
       int ms = remaining_ms(deadline);
       if (ms == 0) return false;
-      pollfd p{fd_, static_cast<short>(POLLIN | (backlog_.empty() ? 0 : POLLOUT)), 0};
+      pollfd p{fd_, POLLOUT, 0};
       if (::poll(&p, 1, ms) < 0 && errno != EINTR) return false;
     }
   }
@@ -234,7 +219,6 @@ bool AuditChannels::wait(int fd, int timeout_ms) {
 
 bool AuditChannels::serve(Channel& c) {
   static char buf[kMaxRecordBytes + 1];
-  const std::uint64_t before = c.processed;
   bool open = true;
   // Written together: one lock and one write for a burst, not one per line.
   std::vector<json> batch;
@@ -250,7 +234,6 @@ bool AuditChannels::serve(Channel& c) {
       open = false;
       break;
     }
-    ++c.processed;
     Result<json> record =
         (msg.msg_flags & MSG_TRUNC)
             ? Result<json>(make_error(Errc::invalid_input, "longer than the limit"))
@@ -266,8 +249,6 @@ bool AuditChannels::serve(Channel& c) {
     batch.push_back(std::move(*record));
   }
   log_.append_all(batch);
-  if (c.processed != before)
-    (void)!::send(c.fd, &c.processed, sizeof c.processed, MSG_DONTWAIT | MSG_NOSIGNAL);
   return open;
 }
 

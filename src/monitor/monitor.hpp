@@ -8,11 +8,10 @@
 // socketpair (AuditChannel) and sends one record per message; the
 // supervisor checks it (a JSON object with an "event" and no chain fields:
 // the receiver parses client bytes and is not trusted), stamps "proc" with
-// the worker's role, chains and appends it, and acknowledges with a running
-// count. A worker does not wait for that acknowledgement (only at exit, to
-// hand over what is left): waiting on every line stalled the worker's event
-// loop once per message. A line reaches the file milliseconds after the
-// reply or spool change it records, in order, and a slow supervisor never
+// the worker's role, chains and appends it. Nothing is sent back: a worker
+// that waited for an acknowledgement of every line stalled its event loop
+// once per message (at exit it waits only to hand over what is left). A line reaches the file
+// milliseconds after the reply or spool change it records, in order, and a slow supervisor never
 // stalls mail. So the unprivileged receiver needs no descriptor of the file
 // (it could truncate it) and nothing breaks when the file is rotated.
 // CLI commands append directly. Every file writer (supervisor, CLI) takes
@@ -105,7 +104,7 @@ Result<AuditChannel> make_audit_channel();
 
 // The supervisor's ends of all channels. Each record is checked (see
 // parse_worker_record), stamped "proc" = the worker's role, appended to `log`
-// and acknowledged; a channel whose worker is gone is closed once drained.
+// and appended; a channel whose worker is gone is closed once drained.
 class AuditChannels {
  public:
   explicit AuditChannels(AuditLog& log) : log_(log) {}
@@ -123,7 +122,6 @@ class AuditChannels {
   struct Channel {
     int fd;
     std::string role;
-    std::uint64_t processed = 0;
   };
   bool serve(Channel& c);  // false once its worker's end is closed and drained
 

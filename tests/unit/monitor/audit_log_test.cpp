@@ -153,7 +153,9 @@ TEST_F(AuditLogTest, ABatchIsWrittenInOrderAndStillRotatesAtTheLimit) {
   for (const auto& f : files)
     for (const auto& line : read_lines(f)) {
       auto j = json::parse(line);
-      if (j["event"] == "delivered") EXPECT_EQ(j["i"], expect++);
+      if (j["event"] == "delivered") {
+        EXPECT_EQ(j["i"], expect++);
+      }
     }
   EXPECT_EQ(expect, 200);
 }
