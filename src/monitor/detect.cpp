@@ -251,14 +251,14 @@ class Engine {
     }
   }
 
-  void submission(const Event& e) {
+  void submission(const EventView& e) {
     IdentityState& id = identity(e.identity, true);
     rate(id, e.identity);
     new_sender(id, e);
     distinct(id, e);
   }
 
-  void outcome(const Event& e) {
+  void outcome(const EventView& e) {
     std::int64_t hour = now_ / 3600;
     auto count = [&](Outcomes& o) {
       auto& ring = e.kind == EventKind::delivered  ? o.delivered
@@ -281,7 +281,7 @@ class Engine {
     }
   }
 
-  void throttled(const Event& e) {
+  void throttled(const EventView& e) {
     if (!st_.config.throttle.enabled) return;
     bool quota = e.kind == EventKind::quota_exceeded;
     std::string_view subject = e.upstream.empty() ? std::string_view("(unknown)") : e.upstream;
@@ -295,7 +295,7 @@ class Engine {
          });
   }
 
-  void auth_failed(const Event& e) {
+  void auth_failed(const EventView& e) {
     const auto& c = st_.config.auth;
     if (!c.enabled || e.remote.empty() || e.remote == "unix socket") return;
     bool created = false;
@@ -341,7 +341,7 @@ class Engine {
         &id.refs[0]);
   }
 
-  void new_sender(IdentityState& id, const Event& e) {
+  void new_sender(IdentityState& id, const EventView& e) {
     if (e.sender.empty() || e.sender == "<>" || e.sender.size() > kMaxSenderLength) return;
     std::string& s = st_.text;  // lower-cased sender; stored only when new
     assign_lower(s, e.sender);
@@ -362,7 +362,7 @@ class Engine {
     id.senders.add(h, s);
   }
 
-  void distinct(IdentityState& id, const Event& e) {
+  void distinct(IdentityState& id, const EventView& e) {
     if (e.recipients.empty()) return;
     std::int64_t minute = std::max(now_ / 60, id.distinct.head == kNone ? 0 : id.distinct.head);
     if (id.distinct.head != kNone && minute > id.distinct.head) {
@@ -460,6 +460,14 @@ std::vector<Action> Detectors::observe(const Event& event) {
 }
 
 std::vector<Action> Detectors::observe(const Event& event, IdentityHint& hint) {
+  std::vector<std::string_view>& recipients = state_->recipient_views;
+  recipients.assign(event.recipients.begin(), event.recipients.end());
+  EventView view{event.time,   event.kind, event.identity, event.upstream,       event.sender,
+                 event.remote, event.rule, recipients,     event.recipient_count};
+  return observe(view, hint);
+}
+
+std::vector<Action> Detectors::observe(const EventView& event, IdentityHint& hint) {
   std::vector<Action> out;
   State& st = *state_;
   std::int64_t now = clamp_time(event.time);

@@ -34,6 +34,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,16 @@ struct Event {
   std::uint32_t recipient_count = 0;
   std::string remote;  // client address, or "uid:N" for the unix socket
   std::string rule;    // refusal rule, reply text or reply class
+};
+
+// An Event whose text lives elsewhere (the Exim log reader's line): the
+// same fields as views, valid for the call they are passed to.
+struct EventView {
+  std::int64_t time = 0;
+  EventKind kind = EventKind::received;
+  std::string_view identity, upstream, sender, remote, rule;
+  std::span<const std::string_view> recipients;
+  std::uint32_t recipient_count = 0;  // at least recipients.size()
 };
 
 // One audit log line (parsed JSON) -> Event; nullopt for events that feed no
@@ -122,6 +133,9 @@ class Detectors {
     std::uint32_t index = 0, generation = 0;
   };
   std::vector<Action> observe(const Event& event, IdentityHint& hint);
+  // The same for an event given as views (nothing is copied but what is
+  // kept: new names and senders).
+  std::vector<Action> observe(const EventView& event, IdentityHint& hint);
 
   // Advances time with no event: windows slide, hours are learned, expired
   // actions become inactive. Returns actions that fire because of time alone

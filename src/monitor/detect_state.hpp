@@ -621,6 +621,7 @@ struct Detectors::State {
   std::int64_t now = 0;
   std::int64_t last_expiry_minute = detail::kNone;
   std::string key, text;  // scratch buffers, reused so events allocate nothing
+  std::vector<std::string_view> recipient_views;  // observe(Event): its recipients
 };
 
 }  // namespace sg::monitor

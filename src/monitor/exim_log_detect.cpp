@@ -1,4 +1,4 @@
-// Observation -> monitor::Event (see exim_log_detect.hpp).
+// Observation -> monitor::EventView (see exim_log_detect.hpp).
 #include "monitor/exim_log_detect.hpp"
 
 namespace sg::monitor::exim {
@@ -10,32 +10,15 @@ using What = Observation::What;
 // recipients detector (the count is always exact).
 constexpr std::size_t kMaxListed = 1000;
 
-// Fills out with the words of list. Strings dropped off the end are kept in
-// spare (with their buffers) for the next longer list, so a run of messages
-// allocates nothing once the buffers have grown.
-void split_into(std::string_view list, std::vector<std::string>& out,
-                std::vector<std::string>& spare) {
-  std::size_t n = 0, pos = 0;
-  while (pos < list.size() && n < kMaxListed) {
+// out = the words of list (views into it), at most kMaxListed.
+void split_into(std::string_view list, std::vector<std::string_view>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (pos < list.size() && out.size() < kMaxListed) {
     auto end = list.find(' ', pos);
     if (end == std::string_view::npos) end = list.size();
-    if (end > pos) {
-      if (n == out.size()) {
-        if (spare.empty()) {
-          out.emplace_back();
-        } else {
-          out.push_back(std::move(spare.back()));
-          spare.pop_back();
-        }
-      }
-      out[n].assign(list.substr(pos, end - pos));
-      ++n;
-    }
+    if (end > pos) out.push_back(list.substr(pos, end - pos));
     pos = end + 1;
-  }
-  while (out.size() > n) {
-    spare.push_back(std::move(out.back()));
-    out.pop_back();
   }
 }
 
@@ -47,7 +30,7 @@ void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
   // delivery outcomes count for the sender's identity only (they are most
   // of a log, and most of an address's are inbound mail to local users).
   if (from_ip && o.what != What::message && o.what != What::auth_failure) return;
-  Event& e = event_;
+  EventView e;
   switch (o.what) {
     case What::message:
       e.kind = EventKind::received;
@@ -69,22 +52,20 @@ void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
   }
   e.time = o.time;
   if (o.what == What::auth_failure) {
-    e.identity.clear();  // a name someone tried is not an identity that sent
-    e.sender.assign(o.sender);
-    split_into({}, e.recipients, spare_);
+    e.sender = o.sender;  // a name someone tried is not an identity that sent
+    recipients_.clear();
   } else {
-    e.identity.assign(o.identity);
-    e.sender.assign(o.sender);
+    e.identity = o.identity;
+    e.sender = o.sender;
     // An outcome's recipient was counted with its arrival when the arrival
     // listed recipients (o.recipients == 0 then); only otherwise is it news.
     const bool listed = o.what != What::message && o.recipients == 0;
-    split_into(listed ? std::string_view() : o.recipient_list, e.recipients, spare_);
+    split_into(listed ? std::string_view() : o.recipient_list, recipients_);
   }
-  e.recipient_count = std::max<std::uint32_t>(o.recipients, e.recipients.size());
+  e.recipients = recipients_;
+  e.recipient_count = std::max<std::uint32_t>(o.recipients, recipients_.size());
   if (o.what != What::message && o.what != What::auth_failure) e.recipient_count = 1;
-  e.remote.assign(o.source);
-  e.upstream.clear();
-  e.rule.clear();
+  e.remote = o.source;
   ++events_;
   if (o.time > clock_) {
     if (clock_ != 0) {

@@ -27,8 +27,7 @@ class DetectorFeed {
 
  private:
   Detectors detectors_;
-  Event event_;                     // reused, so its strings keep their capacity
-  std::vector<std::string> spare_;  // recipient strings not in use, buffers kept
+  std::vector<std::string_view> recipients_;  // the event's, reused
   // By Observation::identity_index (of the one reader feeding this): where
   // the detectors keep that identity. Bounded by the reader's identity cap.
   std::vector<Detectors::IdentityHint> hints_;
