@@ -464,11 +464,12 @@ std::vector<Action> Detectors::observe(const Event& event, IdentityHint& hint) {
   recipients.assign(event.recipients.begin(), event.recipients.end());
   EventView view{event.time,   event.kind, event.identity, event.upstream,       event.sender,
                  event.remote, event.rule, recipients,     event.recipient_count};
-  return observe(view, hint);
+  std::vector<Action> out;
+  observe(view, hint, out);
+  return out;
 }
 
-std::vector<Action> Detectors::observe(const EventView& event, IdentityHint& hint) {
-  std::vector<Action> out;
+void Detectors::observe(const EventView& event, IdentityHint& hint, std::vector<Action>& out) {
   State& st = *state_;
   std::int64_t now = clamp_time(event.time);
   st.now = std::max(st.now, now);
@@ -497,7 +498,6 @@ std::vector<Action> Detectors::observe(const EventView& event, IdentityHint& hin
     case EventKind::refused:
       break;
   }
-  return out;
 }
 
 std::vector<Action> Detectors::tick(std::int64_t now) {

@@ -134,8 +134,8 @@ class Detectors {
   };
   std::vector<Action> observe(const Event& event, IdentityHint& hint);
   // The same for an event given as views (nothing is copied but what is
-  // kept: new names and senders).
-  std::vector<Action> observe(const EventView& event, IdentityHint& hint);
+  // kept: new names and senders); the actions are appended to `out`.
+  void observe(const EventView& event, IdentityHint& hint, std::vector<Action>& out);
 
   // Advances time with no event: windows slide, hours are learned, expired
   // actions become inactive. Returns actions that fire because of time alone

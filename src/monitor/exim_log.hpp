@@ -153,7 +153,7 @@ class EximLogReader {
 
   Sink sink_;
   std::string partial_;
-  std::string scratch_;  // identity names are built here without allocating
+  std::string scratch_;  // identity names too long for the stack are built here
   Line line_;            // the line being read
   std::vector<Identity> identities_;
   detail::HashIndex by_name_;  // name_hash(name) -> index in identities_

@@ -83,7 +83,7 @@ void DetectorFeed::observe(const Observation& o, std::vector<Action>& out) {
     hint = &hints_[o.identity_index];
     hint->hash = o.identity_hash;
   }
-  for (auto& a : detectors_.observe(e, *hint)) out.push_back(std::move(a));
+  detectors_.observe(e, *hint, out);
 }
 
 }  // namespace sg::monitor::exim

@@ -192,21 +192,33 @@ void EximLogReader::forget_cwd(std::size_t i) {
 }
 
 std::uint32_t EximLogReader::identity(sv prefix, sv name) {
-  scratch_.assign(prefix);
-  scratch_.append(name);
-  std::uint64_t h = name_hash(scratch_);
+  // The name is put together on the stack when it fits (nearly always):
+  // string appends per arrival cost more than the lookup itself.
+  char small[96];
+  sv key;
+  if (prefix.size() + name.size() <= sizeof small) {
+    std::memcpy(small, prefix.data(), prefix.size());
+    if (!name.empty()) std::memcpy(small + prefix.size(), name.data(), name.size());
+    key = sv(small, prefix.size() + name.size());
+  } else {
+    scratch_.assign(prefix);
+    scratch_.append(name);
+    key = scratch_;
+  }
+  std::uint64_t h = name_hash(key);
   auto is_key = [&](std::uint32_t i) {
-    return identities_[i].hash == h && identities_[i].name == scratch_;
+    return identities_[i].hash == h && sv(identities_[i].name) == key;
   };
   if (auto found = by_name_.find(h, is_key); found != kNone) return found;
   if (identities_.size() >= kMaxIdentities) {
     scratch_.assign(prefix);
     scratch_.append("(others)");
-    h = name_hash(scratch_);
+    key = scratch_;
+    h = name_hash(key);
     if (auto found = by_name_.find(h, is_key); found != kNone) return found;
   }
   auto index = static_cast<std::uint32_t>(identities_.size());
-  identities_.push_back({scratch_, h, {}});
+  identities_.push_back({std::string(key), h, {}});
   by_name_.insert(h, index);
   return index;
 }
