@@ -6,6 +6,7 @@
 // a new file, or copytruncate).
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -24,12 +25,14 @@
 #include "cli/cli.hpp"
 #include "monitor/exim_log.hpp"
 #include "monitor/exim_log_detect.hpp"
+#include "monitor/observation_pipe.hpp"
 
 namespace sg::cli {
 namespace {
 
 using monitor::exim::EximLogReader;
 using monitor::exim::Observation;
+using monitor::exim::ObservationPipe;
 
 struct WatchArgs {
   std::string file, format = "text";
@@ -85,6 +88,14 @@ class Printer {
  private:
   bool json_;
 };
+
+// CPUs this process may run on (taskset, cgroup cpusets).
+int cpus_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return CPU_COUNT(&set);
+}
 
 // Reads `fd` to its end into the reader; false on a read error.
 bool drain(int fd, EximLogReader& reader, std::vector<char>& buf, std::uint64_t& offset) {
@@ -197,14 +208,26 @@ int run_watch(const config::Config& cfg, const WatchArgs& a) {
   monitor::exim::DetectorFeed feed(cfg.detect);
   std::vector<monitor::Action> fired;
   std::size_t actions = 0;
-  EximLogReader reader([&](const Observation& o) {
-    if (a.follow && o.what == Observation::What::auth_failure && o.identity.starts_with("ip:"))
-      printer.auth_failure(o);
-    if (a.no_detect) return;
+  auto judge = [&](const Observation& o) {
     feed.observe(o, fired);
     for (const auto& act : fired) printer.action(act);
     actions += fired.size();
     fired.clear();
+  };
+  // A whole file, with two CPUs free: the detectors judge on a second
+  // thread while this one reads and parses. Following stays on one thread
+  // (it waits for Exim far more than it works).
+  std::unique_ptr<ObservationPipe> pipe;
+  if (!a.follow && !a.no_detect && cpus_available() >= 2)
+    pipe = std::make_unique<ObservationPipe>(judge);
+  EximLogReader reader([&](const Observation& o) {
+    if (a.follow && o.what == Observation::What::auth_failure && o.identity.starts_with("ip:"))
+      printer.auth_failure(o);
+    if (a.no_detect) return;
+    if (pipe)
+      pipe->push(o);
+    else
+      judge(o);
   });
 
   std::uint64_t offset = 0, bytes = 0;
@@ -257,6 +280,7 @@ int run_watch(const config::Config& cfg, const WatchArgs& a) {
   }
   ::close(fd);
   reader.finish();
+  if (pipe) pipe->finish();  // every action printed before the summary
   if (!a.follow) print_summary(a, reader, bytes, actions);
   std::fflush(stdout);
   return EX_OK;
@@ -302,7 +326,8 @@ void add_watch_commands(CLI::App& app, Globals& globals) {
       "Without --follow, a summary follows: per identity messages, recipients,\n"
       "deliveries, deferrals, bounces and AUTH failures, then the top client\n"
       "addresses. With --follow, each AUTH failure is printed as it is read, and\n"
-      "SIGINT or SIGTERM ends the run.\n"
+      "SIGINT or SIGTERM ends the run. Without --follow, the detectors run on a\n"
+      "second thread when two CPUs are available (taskset -c 0 keeps it to one).\n"
       "Exit: 0 done, 64 usage, 66 FILE missing, 74 read error, 77 permission,\n"
       "78 configuration.");
   cmd->callback([&globals, args] {

@@ -17,8 +17,8 @@ import subprocess
 import threading
 import unittest
 
-from harness import (EXIM, EXIM_PRIVATE_MAIN, EximDaemon, SmtpguardTestCase, exim_work_dir,
-                     wait_for)
+from harness import (EXIM, EXIM_PRIVATE_MAIN, SMTPGUARD, EximDaemon, SmtpguardTestCase,
+                     exim_work_dir, wait_for)
 
 CONF = EXIM_PRIVATE_MAIN + """exim_user = Debian-exim
 exim_group = Debian-exim
@@ -276,6 +276,28 @@ class WatchEximLogTest(SmtpguardTestCase):
         self.assertEqual(users.count("first@shop.example.com"), 1, users)
         self.assertEqual(users.count("second@shop.example.com"), 1, users)
         self.assertEqual(f.stop(), 0, f.stderr)
+
+    def test_two_threads_print_what_one_does(self):
+        # Without --follow the detectors judge on a second thread when two
+        # CPUs are free; pinned to one CPU everything runs on one. A busy
+        # generated log (bench/exim_log) must give the same bytes either way.
+        if len(os.sched_getaffinity(0)) < 2:
+            self.skipTest("needs two CPUs to compare both ways")
+        log = os.path.join(self.tmp, "generated-mainlog")
+        generator = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "exim_log",
+                                 "generate.py")
+        subprocess.run(["/usr/bin/python3", generator, log, "--size-mb", "4", "--seed", "7"],
+                       check=True, timeout=120)
+        for fmt in ("text", "json"):
+            two = self.watch(log, "--format", fmt)
+            one = subprocess.run(["taskset", "-c", "0", SMTPGUARD, "--config", self.config,
+                                  "watch", "exim-log", log, "--format", fmt],
+                                 capture_output=True, text=True, timeout=120)
+            self.assertEqual((two.returncode, one.returncode), (0, 0), two.stderr + one.stderr)
+            lines = two.stdout.splitlines()
+            actions = [x for x in lines if x.startswith("20") or '"type":"action"' in x]
+            self.assertGreater(len(actions), 30, two.stdout)
+            self.assertEqual(two.stdout, one.stdout)
 
     def test_usage_and_missing_file(self):
         r = self.watch(os.path.join(self.tmp, "no-such-log"))
