@@ -1,25 +1,11 @@
 #include "smtp/dot_stuff.hpp"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "base/find_byte.hpp"
 
 namespace sg::smtp {
 
 std::size_t find_line_special(const char* p, std::size_t from, std::size_t n) {
-  std::size_t i = from;
-#if defined(__SSE2__)
-  const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
-  for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
-                                     _mm_cmpeq_epi8(v, nul));
-    if (const int mask = _mm_movemask_epi8(hit); mask != 0)
-      return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-  }
-#endif
-  while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0') ++i;
-  return i;
+  return find_byte<'\r', '\n', '\0'>(p, from, n);
 }
 
 std::string encode_data(std::string_view message) {
