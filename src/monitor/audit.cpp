@@ -71,6 +71,10 @@ class ChannelSink final : public AuditLog::Impl {
     // when the worker dies is read by the supervisor all the same.
     send_backlog();
   }
+  void flush() override {
+    std::lock_guard lock(mutex_);
+    if (!lost_) send_backlog();
+  }
 
  private:
   // Sends what the socket takes now; false if the supervisor is gone (its
@@ -157,6 +161,10 @@ void AuditLog::append_all(std::vector<json>& records) {
 
 void AuditLog::set_options(const AuditOptions& options) {
   if (impl_) impl_->set_options(options);
+}
+
+void AuditLog::flush() {
+  if (impl_) impl_->flush();
 }
 
 int AuditLog::fd() const {

@@ -16,6 +16,7 @@ struct AuditLog::Impl {
     for (auto& r : records) append(std::move(r));
   }
   virtual void set_options(const AuditOptions&) {}
+  virtual void flush() {}
   virtual int fd() const = 0;
   virtual std::uint64_t failures() const = 0;
 };

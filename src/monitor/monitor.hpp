@@ -84,6 +84,10 @@ class AuditLog {
   void append_all(std::vector<nlohmann::json>& records);
   // New rotation/syslog settings (a reload); file logs only.
   void set_options(const AuditOptions& options);
+  // A worker's end: hands over the lines it kept while the channel was full
+  // (they otherwise wait for its next line), without waiting. Worker loops
+  // call it about once a second. Nothing to do for a file.
+  void flush();
   int fd() const;
   std::uint64_t failures() const;
 

@@ -264,6 +264,8 @@ class Monitor {
     for (const auto& a : detectors_.active()) s.actions.push_back(describe(a));
     return s;
   }
+  // Lines kept while the supervisor was behind (see AuditLog::flush).
+  void flush_audit() { audit_.flush(); }
 
  private:
   ProcessSetup& setup_;
@@ -356,6 +358,7 @@ int run_process(ProcessSetup setup) {
     int sig = sigtimedwait(&stop, nullptr, &wait);
     if (sig == SIGTERM || sig == SIGINT) break;
     monitor.poll(tail, false);
+    monitor.flush_audit();
     std::int64_t now = unix_seconds();
     if (now != last_tick) {
       monitor.tick(now);

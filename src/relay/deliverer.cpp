@@ -121,6 +121,7 @@ void Deliverer::tick() {
   if (bool marker = spool::paused(spool_.directory()); marker != paused_) set_paused(marker);
   if (++ticks_ % kRescanTicks == 0) rescan();
   kick();
+  audit_.flush();  // lines kept while the supervisor was behind
   // Gauges for the monitor, which cannot use the control socket.
   publish_status(spool_.directory(), control({{"cmd", "status"}, {"queue_files", false}}),
                  unix_now());

@@ -222,6 +222,19 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
   };
   schedule_save();
 
+  // Audit lines kept while the supervisor was behind go out within a second
+  // even when no new line follows them.
+  asio::steady_timer flush_timer(io);
+  std::function<void()> schedule_flush = [&] {
+    flush_timer.expires_after(std::chrono::seconds(1));
+    flush_timer.async_wait([&](const asio::error_code& ec) {
+      if (ec) return;
+      audit.flush();
+      schedule_flush();
+    });
+  };
+  schedule_flush();
+
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   signals.add(SIGUSR1);
   std::function<void()> wait_signal = [&] {
@@ -241,6 +254,7 @@ int run_receiver(const config::Config& config, std::vector<Listener> listeners, 
       for (auto& a : tcp) a->close(ignored);
       for (auto& a : local) a->close(ignored);
       save_timer.cancel();
+      flush_timer.cancel();
       save_counters(ctx);
       if (sig == SIGUSR1) {
         spdlog::info("receiver {} draining: finishing its open sessions", ::getpid());

@@ -258,6 +258,34 @@ TEST_F(AuditLogTest, ChannelsCarryWorkerRecordsAndRefuseForgedOnes) {
   EXPECT_EQ(verify({log_}), "");
 }
 
+TEST_F(AuditLogTest, LinesKeptWhileTheChannelWasFullGoOutOnFlush) {
+  auto file = AuditLog::open(log_);
+  ASSERT_TRUE(file);
+  AuditChannels channels(*file);
+  auto ch = make_audit_channel();
+  ASSERT_TRUE(ch);
+  channels.add(ch->supervisor_fd, "deliverer");
+  AuditLog worker = AuditLog::adopt(ch->worker_fd);
+  // Nobody reads while the worker writes: ~12 MB of lines overflow the
+  // channel's 4 MB buffer, and the rest waits in the worker.
+  const std::string filler(60000, 'x');
+  constexpr int kLines = 200;
+  for (int i = 0; i < kLines; ++i) worker.write("delivered", {{"i", i}, {"pad", filler}}, 1000 + i);
+  for (int i = 0; i < 50; ++i) channels.wait(-1, 20);  // what the channel held
+  const std::size_t before = read_lines(log_).size();
+  EXPECT_LT(before, static_cast<std::size_t>(kLines));
+  // No new line comes; a flush now and then hands the rest over.
+  for (int round = 0; round < 20 && read_lines(log_).size() < kLines; ++round) {
+    worker.flush();
+    for (int i = 0; i < 20; ++i) channels.wait(-1, 10);
+  }
+  auto lines = read_lines(log_);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+  for (int i = 0; i < kLines; ++i) EXPECT_EQ(json::parse(lines[i])["i"], i);
+  EXPECT_EQ(worker.failures(), 0u);
+  EXPECT_EQ(verify({log_}), "");
+}
+
 TEST_F(AuditLogTest, WorkerWithoutSupervisorDoesNotBlock) {
   auto ch = make_audit_channel();
   ASSERT_TRUE(ch);
