@@ -97,9 +97,12 @@ int cpus_available() {
   return CPU_COUNT(&set);
 }
 
-// Reads `fd` to its end into the reader; false on a read error.
+// Reads `fd` to its end into the reader (or until SIGINT/SIGTERM: a file
+// read is not interrupted, so the flag is checked between reads); false on
+// a read error.
 bool drain(int fd, EximLogReader& reader, std::vector<char>& buf, std::uint64_t& offset) {
   for (;;) {
+    if (g_stop) return true;
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) {
       if (g_stop) return true;
@@ -218,8 +221,17 @@ int run_watch(const config::Config& cfg, const WatchArgs& a) {
   // thread while this one reads and parses. Following stays on one thread
   // (it waits for Exim far more than it works).
   std::unique_ptr<ObservationPipe> pipe;
-  if (!a.follow && !a.no_detect && cpus_available() >= 2)
+  if (!a.follow && !a.no_detect && cpus_available() >= 2) {
+    // The judging thread blocks SIGINT and SIGTERM, so they reach this one
+    // (which stops reading and prints what it has).
+    sigset_t stop_signals, before;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
     pipe = std::make_unique<ObservationPipe>(judge);
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  }
   EximLogReader reader([&](const Observation& o) {
     if (a.follow && o.what == Observation::What::auth_failure && o.identity.starts_with("ip:"))
       printer.auth_failure(o);
@@ -325,9 +337,11 @@ void add_watch_commands(CLI::App& app, Globals& globals) {
       "watcher only reports: it holds and blocks nothing in Exim.\n"
       "Without --follow, a summary follows: per identity messages, recipients,\n"
       "deliveries, deferrals, bounces and AUTH failures, then the top client\n"
-      "addresses. With --follow, each AUTH failure is printed as it is read, and\n"
-      "SIGINT or SIGTERM ends the run. Without --follow, the detectors run on a\n"
-      "second thread when two CPUs are available (taskset -c 0 keeps it to one).\n"
+      "addresses; SIGINT or SIGTERM stops the reading early, and the summary then\n"
+      "covers what was read. With --follow, each AUTH failure is printed as it is\n"
+      "read, and SIGINT or SIGTERM ends the run. Without --follow, the detectors\n"
+      "run on a second thread when two CPUs are available (taskset -c 0 keeps\n"
+      "everything on one).\n"
       "Exit: 0 done, 64 usage, 66 FILE missing, 74 read error, 77 permission,\n"
       "78 configuration.");
   cmd->callback([&globals, args] {

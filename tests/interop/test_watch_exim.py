@@ -299,6 +299,41 @@ class WatchEximLogTest(SmtpguardTestCase):
             self.assertGreater(len(actions), 30, two.stdout)
             self.assertEqual(two.stdout, one.stdout)
 
+    def test_sigint_stops_a_long_read_with_a_summary(self):
+        # A 400 MB log (a generated one, 100 times over); SIGINT once the
+        # watcher has read 10 MB of it: it stops, prints the summary of what
+        # it read and exits 0.
+        part = os.path.join(self.tmp, "part-mainlog")
+        generator = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "exim_log",
+                                 "generate.py")
+        subprocess.run(["/usr/bin/python3", generator, part, "--size-mb", "4", "--seed", "9"],
+                       check=True, timeout=120)
+        log = os.path.join(self.tmp, "big-mainlog")
+        with open(part, "rb") as f:
+            chunk = f.read()
+        with open(log, "wb") as f:
+            for _ in range(100):
+                f.write(chunk)
+        total = os.path.getsize(log)
+        p = subprocess.Popen([SMTPGUARD, "--config", self.config, "watch", "exim-log", log],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def read_bytes():
+            try:
+                with open("/proc/%d/io" % p.pid) as f:
+                    return int(dict(x.split(": ") for x in f.read().splitlines())["rchar"])
+            except (OSError, KeyError, ValueError):
+                return 0
+        self.assertTrue(wait_for(lambda: read_bytes() > (10 << 20) or p.poll() is not None, 60))
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        summary = [x for x in out.splitlines() if " lines (" in x]
+        self.assertEqual(len(summary), 1, out)
+        read = int(summary[0].split(", ")[1].split()[0])
+        self.assertLess(read, total, summary[0])
+        self.assertGreater(read, 0)
+
     def test_usage_and_missing_file(self):
         r = self.watch(os.path.join(self.tmp, "no-such-log"))
         self.assertEqual(r.returncode, 66)
