@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -142,22 +143,10 @@ class RecentSet {
     for (std::size_t i = home(key);; i = (i + 1) & mask)
       if (table_[i] == kEmpty || nodes_[table_[i]].key == key) return i;
   }
-  // Backward-shift deletion: later entries of the probe run move up so
-  // every key stays reachable from its home slot.
   void erase_slot(std::size_t i) {
-    std::size_t mask = table_.size() - 1;
-    for (std::size_t j = i;;) {
-      table_[i] = kEmpty;
-      for (;;) {
-        j = (j + 1) & mask;
-        if (table_[j] == kEmpty) return;
-        std::size_t k = home(nodes_[table_[j]].key);
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) break;
-      }
-      table_[i] = table_[j];
-      i = j;
-    }
+    erase_shifting(
+        std::span(table_), i, kEmpty, [](std::uint32_t n) { return n == kEmpty; },
+        [&](std::uint32_t n) { return home(nodes_[n].key); });
   }
   void unlink(std::uint32_t n) {
     Node& x = nodes_[n];
@@ -280,20 +269,10 @@ class Senders {
     while (table_[i].index != n) i = (i + 1) % kSlots;
     return i;
   }
-  // Backward-shift deletion (as in RecentSet).
   void erase_slot(std::size_t i) {
-    for (std::size_t j = i;;) {
-      table_[i].index = kNil;
-      for (;;) {
-        j = (j + 1) % kSlots;
-        if (table_[j].index == kNil) return;
-        std::size_t k = table_[j].home;
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) break;
-      }
-      table_[i] = table_[j];
-      i = j;
-    }
+    erase_shifting(
+        std::span(table_), i, Slot{}, [](const Slot& s) { return s.index == kNil; },
+        [](const Slot& s) { return std::size_t(s.home); });
   }
   // The recency links live apart from the entries (two bytes each), so
   // reordering touches no other entry.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -62,6 +63,28 @@ inline std::uint64_t name_hash(std::string_view s) {
 }
 
 namespace detail {
+
+// Backward-shift deletion from a linear-probing table whose size is a power
+// of two: slot i is emptied and later slots of its probe run move up, so
+// every entry stays reachable from its home (no tombstones). is_empty(slot)
+// and home_of(slot) read a slot; `empty` is the empty slot.
+template <class Slot, std::size_t N, class IsEmpty, class HomeOf>
+void erase_shifting(std::span<Slot, N> table, std::size_t i, const Slot& empty, IsEmpty&& is_empty,
+                    HomeOf&& home_of) {
+  const std::size_t mask = table.size() - 1;
+  for (std::size_t j = i;;) {
+    table[i] = empty;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (is_empty(table[j])) return;
+      const std::size_t k = home_of(table[j]);
+      const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (!stays) break;
+    }
+    table[i] = table[j];
+    i = j;
+  }
+}
 
 // Open addressing from a 64-bit hash to a caller's uint32 index (linear
 // probing, at most half full). The keys live with the caller, which says
@@ -130,21 +153,10 @@ class HashIndex {
     for (const Slot& s : old)
       if (s.index != kNone) place(s);
   }
-  // Backward-shift deletion: later slots of the probe run move up so every
-  // entry stays reachable from its home.
   void erase_slot(std::size_t i) {
-    for (std::size_t j = i;;) {
-      slots_[i].index = kNone;
-      for (;;) {
-        j = (j + 1) & mask();
-        if (slots_[j].index == kNone) return;
-        std::size_t k = home(slots_[j].tag);
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) break;
-      }
-      slots_[i] = slots_[j];
-      i = j;
-    }
+    erase_shifting(
+        std::span(slots_), i, Slot{}, [](const Slot& s) { return s.index == kNone; },
+        [&](const Slot& s) { return home(s.tag); });
   }
 
   std::vector<Slot> slots_;
